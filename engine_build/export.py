@@ -1,0 +1,121 @@
+"""Checkpoint -> ONNX (fp32, plus an fp16 twin for strongly typed TensorRT builds).
+
+    python -m engine_build.export runs/fast/best.pt --out vcam_sr/models/fast.onnx
+
+Re-parameterised blocks are folded first, `_orig_mod.` / `module.` prefixes are stripped, and
+the result is checked with the ONNX checker and against PyTorch on random inputs.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine_build.networks import build_generator, fold, strip_compile_prefix
+
+OPSET = 17
+INPUT, OUTPUT = "lr", "sr"
+
+
+def load_checkpoint(path: str | os.PathLike, use_ema: bool = True) -> tuple[torch.nn.Module, dict]:
+    """Load a training checkpoint into its generator; returns (model in eval mode, checkpoint)."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises several types for damaged files
+        raise ValueError(f"cannot read checkpoint {path}: {exc}; pass a .pt file written by "
+                         "training/train.py") from None
+    if not isinstance(ckpt, dict) or "generator" not in ckpt or "preset" not in ckpt:
+        raise ValueError(f"{path} is not a vcam-sr checkpoint; pass a .pt written by training/train.py")
+    model = build_generator(ckpt["preset"])
+    state = ckpt.get("ema") if use_ema and ckpt.get("ema") else ckpt["generator"]
+    model.load_state_dict(strip_compile_prefix(state))
+    return model.eval(), ckpt
+
+
+def export_onnx(model: torch.nn.Module, out: str | os.PathLike, preset: str = "") -> Path:
+    """Fold, export with dynamic height/width, verify, and write atomically to `out`."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    deploy = fold(model).float().eval()
+    dummy = torch.rand(1, 3, 64, 96)
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=out.parent)
+    os.close(fd)
+    try:
+        torch.onnx.export(
+            deploy, (dummy,), tmp, opset_version=OPSET, dynamo=False,
+            input_names=[INPUT], output_names=[OUTPUT],
+            dynamic_axes={INPUT: {0: "batch", 2: "height", 3: "width"},
+                          OUTPUT: {0: "batch", 2: "height2", 3: "width2"}})
+        import onnx
+
+        proto = onnx.load(tmp)
+        onnx.checker.check_model(proto)
+        if preset:
+            proto.metadata_props.add(key="vcam_sr_preset", value=preset)
+            proto.metadata_props.add(key="scale", value="2")
+            onnx.save(proto, tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def export_fp16(src: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """fp16 weights and activations with fp32 I/O kept, for TensorRT's strongly typed builds."""
+    import onnx
+    from onnxconverter_common import float16
+
+    model = float16.convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    onnx.checker.check_model(model)
+    out = Path(out)
+    tmp = out.with_suffix(".tmp")
+    onnx.save(model, str(tmp))
+    os.replace(tmp, out)
+    return out
+
+
+def max_abs_diff(model: torch.nn.Module, onnx_path: str | os.PathLike, sizes=((48, 64), (37, 91))) -> float:
+    """Largest |PyTorch - ONNX Runtime| over random inputs of several (odd) sizes."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    gen = torch.Generator().manual_seed(0)
+    for h, w in sizes:
+        x = torch.rand(1, 3, h, w, generator=gen)
+        with torch.no_grad():
+            ref = model(x).numpy()
+        got = sess.run(None, {INPUT: x.numpy()})[0]
+        worst = max(worst, float(np.abs(ref - got).max()))
+    return worst
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", help="a .pt checkpoint written by training/train.py")
+    ap.add_argument("--out", required=True, help="ONNX file to write (fp16 twin: NAME.fp16.onnx)")
+    ap.add_argument("--no-fp16", action="store_true", help="skip the fp16 variant")
+    ap.add_argument("--raw", action="store_true", help="export the raw weights, not the EMA copy")
+    args = ap.parse_args(argv)
+    try:
+        model, ckpt = load_checkpoint(args.checkpoint, use_ema=not args.raw)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = export_onnx(model, args.out, preset=ckpt["preset"])
+    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB), preset {ckpt['preset']}, "
+          f"step {ckpt.get('step')}; max |torch - onnxruntime| = {max_abs_diff(model, out):.2e}")
+    if not args.no_fp16:
+        fp16 = export_fp16(out, out.with_suffix(".fp16.onnx"))
+        print(f"wrote {fp16} ({fp16.stat().st_size / 1024:.0f} KB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

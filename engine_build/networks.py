@@ -1,0 +1,259 @@
+"""The vcam-sr generator family and the GAN discriminator (torch only).
+
+Shared by training/ (which trains them) and engine_build/ (which folds and exports them).
+Model contract the runtime relies on: RGB float32 in [0, 1], NCHW, any height and width,
+output exactly 2x the input size.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+SCALE = 2
+
+# name -> (architecture, keyword arguments). `fast` is CPU real time, `quality` is for GPUs.
+PRESETS = {
+    "fast": ("plain", dict(channels=16, blocks=3)),
+    "balanced": ("plain", dict(channels=32, blocks=6)),
+    "quality": ("fastsrgan", dict(channels=64, blocks=12, expansion=4)),
+}
+
+
+def bicubic_upsample_kernel(channels: int = 3) -> torch.Tensor:
+    """5x5 conv weights (4*channels, channels, 5, 5) that, before PixelShuffle(2), equal a 2x
+    bicubic upscale (Keys a=-0.5, the MATLAB/PIL kernel). Used to start the anchor at bicubic."""
+
+    def keys(d: float, a: float = -0.5) -> float:
+        d = abs(d)
+        if d <= 1:
+            return (a + 2) * d**3 - (a + 3) * d**2 + 1
+        if d < 2:
+            return a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a
+        return 0.0
+
+    # Output sub-pixel phase p (0 or 1) sits at input coordinate i - 0.25 + 0.5 * p.
+    taps = torch.zeros(2, 5)
+    for p in range(2):
+        centre = -0.25 + 0.5 * p
+        for k in range(5):
+            taps[p, k] = keys(k - 2 - centre)
+    weight = torch.zeros(4 * channels, channels, 5, 5)
+    for c in range(channels):
+        for py in range(2):
+            for px in range(2):
+                weight[c * 4 + py * 2 + px, c] = torch.outer(taps[py], taps[px])
+    return weight
+
+
+class BicubicAnchor(nn.Module):
+    """Learnable linear 2x path, initialised to bicubic, so the body learns only the residual."""
+
+    def __init__(self, channels: int = 3):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, 4 * channels, 5, padding=2, bias=False)
+        with torch.no_grad():
+            self.conv.weight.copy_(bicubic_upsample_kernel(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def _sequential_kernel(w1, b1, w2, b2):
+    """Fold a 1x1 conv (w1, b1) followed by a 3x3 conv (w2, b2) into one 3x3 conv.
+
+    Exact because the training-time branch pads the 1x1 output with its bias (see ECB)."""
+    weight = torch.einsum("omhw,mi->oihw", w2, w1[:, :, 0, 0])
+    bias = b2 + torch.einsum("omhw,m->o", w2, b1)
+    return weight, bias
+
+
+class ECB(nn.Module):
+    """Edge-oriented conv block (ECBSR): multi-branch while training, one 3x3 conv after fold().
+
+    Branches: 3x3; 1x1; 1x1 -> 3x3 (expanded); 1x1 -> Sobel-x / Sobel-y / Laplacian (learnable
+    per-channel scale); identity when in == out. All are linear, so their sum is one 3x3 conv.
+    """
+
+    EDGE_MASKS = {
+        "sobel_x": [[1, 0, -1], [2, 0, -2], [1, 0, -1]],
+        "sobel_y": [[1, 2, 1], [0, 0, 0], [-1, -2, -1]],
+        "laplacian": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+    }
+
+    def __init__(self, cin: int, cout: int, expand: int = 2):
+        super().__init__()
+        self.cin, self.cout = cin, cout
+        self.conv3 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.conv1 = nn.Conv2d(cin, cout, 1)
+        self.exp1 = nn.Conv2d(cin, cout * expand, 1)
+        self.exp3 = nn.Conv2d(cout * expand, cout, 3)
+        self.edge1 = nn.ModuleDict({k: nn.Conv2d(cin, cout, 1) for k in self.EDGE_MASKS})
+        self.edge_scale = nn.ParameterDict(
+            {k: nn.Parameter(torch.randn(cout) * 1e-3) for k in self.EDGE_MASKS})
+        self.edge_bias = nn.ParameterDict(
+            {k: nn.Parameter(torch.zeros(cout)) for k in self.EDGE_MASKS})
+        for k, m in self.EDGE_MASKS.items():
+            self.register_buffer(f"mask_{k}", torch.tensor(m, dtype=torch.float32), persistent=False)
+
+    @staticmethod
+    def _pad_with_bias(y: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        b = bias.view(1, -1, 1, 1)
+        return F.pad(y - b, (1, 1, 1, 1)) + b
+
+    def _edge_weight(self, k: str) -> torch.Tensor:
+        """Depthwise (cout, 1, 3, 3) kernel: the fixed edge mask times a learnable scale."""
+        return self.edge_scale[k].view(-1, 1, 1, 1) * getattr(self, f"mask_{k}")
+
+    def zero_output_(self) -> None:
+        """Start the block at zero output (the anchor then starts the net at bicubic). Only the
+        last conv of each sequential branch is zeroed, so gradients still reach the first."""
+        with torch.no_grad():
+            for p in (self.conv3.weight, self.conv3.bias, self.conv1.weight, self.conv1.bias,
+                      self.exp3.weight, self.exp3.bias, *self.edge_scale.values(),
+                      *self.edge_bias.values(), self.exp1.bias, *[m.bias for m in self.edge1.values()]):
+                p.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv3(x) + self.conv1(x)
+        y = y + self.exp3(self._pad_with_bias(self.exp1(x), self.exp1.bias))
+        for k in self.EDGE_MASKS:
+            t = self._pad_with_bias(self.edge1[k](x), self.edge1[k].bias)
+            y = y + F.conv2d(t, self._edge_weight(k), self.edge_bias[k], groups=self.cout)
+        if self.cin == self.cout:
+            y = y + x
+        return y
+
+    @torch.no_grad()
+    def fold(self) -> nn.Conv2d:
+        weight = self.conv3.weight.clone()
+        bias = self.conv3.bias.clone()
+        weight += F.pad(self.conv1.weight, (1, 1, 1, 1))
+        bias += self.conv1.bias
+        w, b = _sequential_kernel(self.exp1.weight, self.exp1.bias, self.exp3.weight, self.exp3.bias)
+        weight += w
+        bias += b
+        idx = torch.arange(self.cout)
+        for k in self.EDGE_MASKS:
+            dense = torch.zeros(self.cout, self.cout, 3, 3, device=weight.device)
+            dense[idx, idx] = self._edge_weight(k)[:, 0]
+            w, b = _sequential_kernel(self.edge1[k].weight, self.edge1[k].bias, dense, self.edge_bias[k])
+            weight += w
+            bias += b
+        if self.cin == self.cout:
+            weight[idx, idx, 1, 1] += 1.0
+        conv = nn.Conv2d(self.cin, self.cout, 3, padding=1).to(weight.device)
+        conv.weight.copy_(weight)
+        conv.bias.copy_(bias)
+        return conv
+
+
+class PlainSR(nn.Module):
+    """CPU-first generator: a few 3x3 convs on the low-resolution grid, PixelShuffle at the end,
+    plus a learnable bicubic anchor, so inference is `blocks + 2` plain convs and one 5x5.
+    ReLU, not ECBSR's PReLU: ONNX Runtime fuses ReLU into the conv, while a separate PReLU
+    pass cost 19 ms of 77 ms at 640x360 on 2 cores."""
+
+    def __init__(self, channels: int = 16, blocks: int = 4):
+        super().__init__()
+        layers = [ECB(3, channels), nn.ReLU(inplace=True)]
+        for _ in range(blocks):
+            layers += [ECB(channels, channels), nn.ReLU(inplace=True)]
+        layers.append(ECB(channels, 3 * SCALE * SCALE))
+        layers[-1].zero_output_()
+        self.body = nn.Sequential(*layers)
+        self.anchor = BicubicAnchor(3)
+        self.shuffle = nn.PixelShuffle(SCALE)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shuffle(self.body(x) + self.anchor(x))
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block: 1x1 expand, depthwise 3x3, 1x1 project, residual."""
+
+    def __init__(self, channels: int, expansion: int):
+        super().__init__()
+        hidden = channels * expansion
+        self.block = nn.Sequential(
+            nn.Conv2d(channels, hidden, 1), nn.PReLU(hidden),
+            nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden), nn.PReLU(hidden),
+            nn.Conv2d(hidden, channels, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+class FastSRGAN(nn.Module):
+    """Fast-SRGAN-style generator: conv head + PReLU, inverted-residual blocks, global skip,
+    one conv + PixelShuffle(2) stage, conv tail; plus the bicubic anchor for faster training."""
+
+    def __init__(self, channels: int = 64, blocks: int = 12, expansion: int = 4):
+        super().__init__()
+        self.head = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.PReLU(channels))
+        self.blocks = nn.Sequential(*[InvertedResidual(channels, expansion) for _ in range(blocks)])
+        self.body_conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.upsample = nn.Sequential(
+            nn.Conv2d(channels, channels * SCALE * SCALE, 3, padding=1),
+            nn.PixelShuffle(SCALE), nn.PReLU(channels))
+        self.tail = nn.Conv2d(channels, 3, 3, padding=1)
+        self.anchor = BicubicAnchor(3)
+        self.shuffle = nn.PixelShuffle(SCALE)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.head(x)
+        feat = feat + self.body_conv(self.blocks(feat))
+        return self.tail(self.upsample(feat)) + self.shuffle(self.anchor(x))
+
+
+class Discriminator(nn.Module):
+    """Patch discriminator ending in global average pooling, so any patch size works."""
+
+    def __init__(self, channels: int = 32, stages: int = 4):
+        super().__init__()
+        layers, cin = [nn.Conv2d(3, channels, 3, padding=1), nn.LeakyReLU(0.2)], channels
+        for i in range(stages):
+            cout = channels * 2 ** min(i + 1, 3)
+            layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+                       nn.Conv2d(cout, cout, 3, padding=1), nn.LeakyReLU(0.2)]
+            cin = cout
+        layers.append(nn.Conv2d(cin, 1, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).mean(dim=(1, 2, 3))
+
+
+def build_generator(preset: str) -> nn.Module:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    arch, kwargs = PRESETS[preset]
+    return (PlainSR if arch == "plain" else FastSRGAN)(**kwargs)
+
+
+def fold(model: nn.Module) -> nn.Module:
+    """A copy of `model` with every ECB replaced by its single equivalent 3x3 conv."""
+    model = copy.deepcopy(model).eval()
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, ECB):
+                setattr(parent, name, child.fold())
+    return model
+
+
+def strip_compile_prefix(state_dict: dict) -> dict:
+    """torch.compile and DDP wrap names in `_orig_mod.` / `module.`; checkpoints may carry either."""
+    out = {}
+    for k, v in state_dict.items():
+        for prefix in ("_orig_mod.", "module."):
+            while k.startswith(prefix):
+                k = k[len(prefix):]
+        out[k] = v
+    return out
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

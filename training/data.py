@@ -1,0 +1,116 @@
+"""Training and validation data: HR images from folders, frames sampled from video files,
+random crops / flips / rotations, and LR made on the fly."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from training.degradations import call_degrade
+
+log = logging.getLogger("training.data")
+IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+VIDEO_EXT = {".mp4", ".mkv", ".mov", ".avi", ".webm"}
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """uint8 HxWx3 RGB."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def sample_video_frames(path: str | Path, count: int) -> list[np.ndarray]:
+    """`count` frames spread evenly over a clip (PyAV decodes; OpenCV cannot seek H.264 reliably)."""
+    import av
+
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    if not frames:
+        return []
+    idx = np.linspace(0, len(frames) - 1, num=min(count, len(frames))).round().astype(int)
+    return [frames[i] for i in sorted(set(idx))]
+
+
+def load_hr_pool(root: str | Path, frames_per_video: int, min_size: int) -> list[np.ndarray]:
+    """Every image and sampled video frame under `root` that is at least `min_size` on each side."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"training data folder {root} does not exist; pass --data with a "
+                                "folder of images and/or videos")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXT | VIDEO_EXT)
+    pool, skipped = [], 0
+    for p in files:
+        images = (sample_video_frames(p, frames_per_video) if p.suffix.lower() in VIDEO_EXT
+                  else [read_rgb(p)])
+        for img in images:
+            if min(img.shape[:2]) >= min_size:
+                pool.append(img)
+            else:
+                skipped += 1
+    if not pool:
+        raise ValueError(f"no usable training images or videos under {root} (need .png/.jpg images "
+                         f"or .mp4 videos at least {min_size} px on each side)")
+    log.info("training pool: %d images/frames from %d files under %s (%d too small, skipped)",
+             len(pool), len(files), root, skipped)
+    return pool
+
+
+def bicubic_down(hr: torch.Tensor) -> torch.Tensor:
+    """Antialiased bicubic 2x downscale with Keys a=-0.5 (torch uses it when antialias=True),
+    the MATLAB imresize kernel behind the literature's LR_x2, rounded to 8 bits like a saved PNG."""
+    lr = F.interpolate(hr, scale_factor=0.5, mode="bicubic", antialias=True, align_corners=False)
+    return (lr.clamp(0, 1) * 255).round() / 255
+
+
+class PatchSampler:
+    """Draws (LR, HR) batches of random, augmented crops from an in-memory HR pool."""
+
+    def __init__(self, pool: list[np.ndarray], lr_patch: int, degradation: str = "bicubic",
+                 seed: int = 0):
+        if degradation not in ("bicubic", "call"):
+            raise ValueError(f"degradation must be 'bicubic' or 'call', not {degradation!r}")
+        self.pool, self.hr_patch, self.degradation = pool, lr_patch * 2, degradation
+        self.rng = np.random.default_rng(seed)
+        # Larger images hold more distinct patches: sample them proportionally to area.
+        area = np.array([im.shape[0] * im.shape[1] for im in pool], dtype=np.float64)
+        self.weights = area / area.sum()
+
+    def _crop(self) -> np.ndarray:
+        img = self.pool[self.rng.choice(len(self.pool), p=self.weights)]
+        h, w = img.shape[:2]
+        y = self.rng.integers(0, h - self.hr_patch + 1)
+        x = self.rng.integers(0, w - self.hr_patch + 1)
+        patch = img[y:y + self.hr_patch, x:x + self.hr_patch]
+        if self.rng.random() < 0.5:
+            patch = patch[:, ::-1]
+        if self.rng.random() < 0.5:
+            patch = patch[::-1]
+        return np.rot90(patch, k=int(self.rng.integers(4)))
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        hr = np.stack([self._crop() for _ in range(size)])
+        hr = torch.from_numpy(hr).permute(0, 3, 1, 2).float() / 255
+        lr = bicubic_down(hr)
+        if self.degradation == "call":
+            lr_u8 = (lr * 255).round().byte().permute(0, 2, 3, 1).numpy()
+            lr = torch.from_numpy(np.stack([call_degrade(im, self.rng) for im in lr_u8]))
+            lr = lr.permute(0, 3, 1, 2).float() / 255
+        return lr.contiguous(), hr.contiguous()
+
+
+def load_val_set(root: str | Path, name: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """[(image name, LR uint8, HR uint8)] from ROOT/NAME/{LR_x2,HR}."""
+    lr_dir, hr_dir = Path(root, name, "LR_x2"), Path(root, name, "HR")
+    if not lr_dir.is_dir() or not hr_dir.is_dir():
+        raise FileNotFoundError(f"validation set {name} needs {lr_dir} and {hr_dir}")
+    items = []
+    for lr_path in sorted(p for p in lr_dir.iterdir() if p.suffix.lower() in IMAGE_EXT):
+        hr_path = hr_dir / lr_path.name
+        if not hr_path.exists():
+            raise FileNotFoundError(f"{lr_path} has no matching HR image {hr_path}")
+        items.append((lr_path.stem, read_rgb(lr_path), read_rgb(hr_path)))
+    return items

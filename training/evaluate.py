@@ -1,0 +1,230 @@
+"""Evaluate upscalers on the validation sets: Y-PSNR / SSIM per image and per set, and cost.
+
+    python -m training.evaluate --val ../shared/data/val --onnx vcam_sr/models/fast.onnx \
+        --peers ../shared/peers/opencv_dnn_superres --out eval/
+
+Methods: bicubic (PIL, Keys a=-0.5, the literature's baseline), cv2 INTER_CUBIC (a=-0.75, for
+reference), a PyTorch checkpoint, ONNX files, and the OpenCV dnn_superres peers. Writes a
+markdown table and a JSON file; `--crops` writes LR | bicubic | ours | HR side-by-sides.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from training.data import load_val_set
+from training.metrics import crop_hr, psnr_ssim
+
+Upscale = Callable[[np.ndarray], np.ndarray]  # uint8 RGB HxWx3 -> uint8 RGB 2Hx2Wx3
+PEER_FILES = {"ESPCN_x2": "espcn", "FSRCNN_x2": "fsrcnn", "FSRCNN-small_x2": "fsrcnn",
+              "LapSRN_x2": "lapsrn"}
+
+
+def pil_bicubic(lr: np.ndarray) -> np.ndarray:
+    h, w = lr.shape[:2]
+    return np.asarray(Image.fromarray(lr).resize((w * 2, h * 2), Image.BICUBIC))
+
+
+def cv2_cubic(lr: np.ndarray) -> np.ndarray:
+    return cv2.resize(lr, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+
+
+def torch_upscaler(model) -> Upscale:
+    import torch
+
+    def run(lr: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.array(lr)).permute(2, 0, 1)[None].float().div(255)
+        x = x.to(next(model.parameters()).device)
+        with torch.no_grad():
+            y = model(x)[0].clamp(0, 1).mul(255).round().byte()
+        return y.permute(1, 2, 0).cpu().numpy()
+
+    return run
+
+
+def onnx_upscaler(path: str | os.PathLike, threads: int = 2) -> Upscale:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+
+    def run(lr: np.ndarray) -> np.ndarray:
+        x = lr.transpose(2, 0, 1)[None].astype(np.float32) / 255
+        y = sess.run(None, {name: x})[0][0]
+        return (np.clip(y, 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)
+
+    return run
+
+
+def peer_upscaler(pb_path: Path) -> Upscale:
+    """An OpenCV dnn_superres model (needs opencv-contrib 4.x for the DepthToSpace layer)."""
+    if not hasattr(cv2, "dnn_superres"):
+        raise RuntimeError("the OpenCV peers need opencv-contrib-python 4.x (cv2.dnn_superres)")
+    sr = cv2.dnn_superres.DnnSuperResImpl_create()
+    sr.readModel(str(pb_path))
+    sr.setModel(PEER_FILES[pb_path.stem], 2)
+    sr.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    return lambda lr: sr.upsample(lr[..., ::-1].copy())[..., ::-1]
+
+
+def find_peers(folder: str | os.PathLike) -> dict[str, Upscale]:
+    folder = Path(folder)
+    found = {p.stem: p for p in sorted(folder.glob("*.pb")) if p.stem in PEER_FILES}
+    if not found:
+        raise FileNotFoundError(f"no OpenCV dnn_superres x2 models ({', '.join(PEER_FILES)}.pb) "
+                                f"in {folder}")
+    return {f"opencv {stem}": peer_upscaler(p) for stem, p in found.items()}
+
+
+def score_sets(upscale: Upscale, sets: dict[str, list], crops_to: Path | None = None,
+               label: str = "") -> dict:
+    """{set: {"psnr", "ssim", "images": {name: [psnr, ssim]}}} for one method."""
+    result = {}
+    for set_name, items in sets.items():
+        per_image = {}
+        for name, lr, hr in items:
+            sr = upscale(lr)
+            per_image[name] = psnr_ssim(sr, hr)
+            if crops_to is not None:
+                write_crop(crops_to / f"{set_name}_{name}_{label}.png", lr, sr, crop_hr(hr))
+        values = np.array(list(per_image.values()))
+        result[set_name] = {"psnr": float(values[:, 0].mean()), "ssim": float(values[:, 1].mean()),
+                            "images": per_image}
+    return result
+
+
+def write_crop(path: Path, lr: np.ndarray, sr: np.ndarray, hr: np.ndarray, size: int = 128) -> None:
+    """LR (nearest-upscaled) | bicubic | ours | HR around the image centre, side by side."""
+    h, w = hr.shape[:2]
+    y, x = max(0, h // 2 - size // 2), max(0, w // 2 - size // 2)
+    tiles = [np.kron(lr, np.ones((2, 2, 1), np.uint8)), pil_bicubic(lr), sr, hr]
+    strip = np.concatenate([t[y:y + size, x:x + size] for t in tiles], axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(strip).save(path)
+
+
+def onnx_cost(path: str | os.PathLike, sizes=((320, 180), (640, 360)), repeats: int = 20,
+              threads: int = 2) -> dict:
+    """Parameters, GFLOPs (2 x MACs of the convs) at 640x360, ORT CPU ms at each input size."""
+    import onnx
+    from onnx import numpy_helper, shape_inference
+
+    model = shape_inference.infer_shapes(onnx.load(str(path)))
+    params = sum(numpy_helper.to_array(t).size for t in model.graph.initializer)
+    inits = {t.name: numpy_helper.to_array(t).shape for t in model.graph.initializer}
+    macs_per_lr_pixel = 0
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            cout, cin_per_group, kh, kw = inits[node.input[1]]
+            macs_per_lr_pixel += cout * cin_per_group * kh * kw
+    run = onnx_upscaler(path, threads)
+    return {"params": int(params), "gflops_640x360": 2 * macs_per_lr_pixel * 640 * 360 / 1e9,
+            **time_ms(run, sizes, repeats)}
+
+
+def time_ms(upscale: Upscale, sizes, repeats: int) -> dict:
+    """Median wall ms per call at each (w, h) input size, on a random frame."""
+    out = {}
+    rng = np.random.default_rng(0)
+    for w, h in sizes:
+        frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        upscale(frame)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            upscale(frame)
+            times.append(time.perf_counter() - t0)
+        out[f"ms_{w}x{h}"] = 1000 * float(np.median(times))
+    return out
+
+
+def markdown(results: dict[str, dict], sets: list[str]) -> str:
+    head = "| method | " + " | ".join(f"{s} PSNR / SSIM" for s in sets) + " |"
+    lines = [head, "|" + "---|" * (len(sets) + 1)]
+    for method, r in results.items():
+        cells = [f"{r[s]['psnr']:.2f} / {r[s]['ssim']:.4f}" for s in sets]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def cost_markdown(costs: dict[str, dict]) -> str:
+    lines = ["| method | params | GFLOPs @640x360 | ms @320x180 | ms @640x360 | x bicubic @640x360 |",
+             "|---|---|---|---|---|---|"]
+    base = costs["bicubic (cv2)"]["ms_640x360"]
+    for method, c in costs.items():
+        params = f"{c['params']:,}" if "params" in c else "-"
+        gflops = f"{c['gflops_640x360']:.2f}" if "gflops_640x360" in c else "-"
+        lines.append(f"| {method} | {params} | {gflops} | {c['ms_320x180']:.1f} | "
+                     f"{c['ms_640x360']:.1f} | {c['ms_640x360'] / base:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--val", default="../shared/data/val", help="folder holding SET/HR and SET/LR_x2")
+    ap.add_argument("--sets", nargs="+", default=["Set5", "Set14", "B100"])
+    ap.add_argument("--onnx", nargs="*", default=[], help="ONNX models to score")
+    ap.add_argument("--checkpoint", nargs="*", default=[], help="training checkpoints (.pt) to score")
+    ap.add_argument("--peers", help="folder of OpenCV dnn_superres .pb models to score beside ours")
+    ap.add_argument("--out", default="eval", help="folder for results.md and results.json")
+    ap.add_argument("--crops", action="store_true", help="also write side-by-side PNG crops")
+    ap.add_argument("--cost", action="store_true", help="also time every method at 320x180 and 640x360")
+    args = ap.parse_args(argv)
+
+    try:
+        sets = {s: load_val_set(args.val, s) for s in args.sets}
+        methods: dict[str, Upscale] = {"bicubic (PIL, a=-0.5)": pil_bicubic,
+                                       "cv2 INTER_CUBIC (a=-0.75)": cv2_cubic}
+        if args.peers:
+            methods.update(find_peers(args.peers))
+        for path in args.checkpoint:
+            from engine_build.export import load_checkpoint
+
+            model, ckpt = load_checkpoint(path)
+            methods[f"{Path(path).name} ({ckpt['preset']}, torch)"] = torch_upscaler(model)
+        for path in args.onnx:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"ONNX model {path} does not exist")
+            methods[f"{Path(path).name} (onnxruntime)"] = onnx_upscaler(path)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for label, fn in tqdm(methods.items(), desc="methods", unit="method"):
+        crops = out / "crops" if args.crops else None
+        results[label] = score_sets(fn, sets, crops, label.split()[0].replace("/", "_"))
+    report = markdown(results, args.sets)
+    costs = {}
+    if args.cost:
+        sizes = ((320, 180), (640, 360))
+        costs["bicubic (cv2)"] = time_ms(cv2_cubic, sizes, 20)
+        for label, fn in methods.items():
+            if label.startswith("opencv"):
+                costs[label] = time_ms(fn, sizes, 5)
+        for path in args.onnx:
+            costs[f"{Path(path).name} (onnxruntime, 2 threads)"] = onnx_cost(path)
+        report += "\n\n" + cost_markdown(costs)
+    (out / "results.md").write_text(report + "\n")
+    (out / "results.json").write_text(json.dumps({"quality": results, "cost": costs}, indent=1))
+    print(report)
+    print(f"\nwrote {out / 'results.md'} and {out / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""Train a vcam-sr generator. Reads top to bottom: config, data, model, loop.
+
+    python -m training.train --config training/configs/fast.yaml --out runs/fast
+    torchrun --nproc_per_node 2 -m training.train --config ...   # DDP (NCCL on GPUs, gloo on CPU)
+
+Phase 1 (train.steps) minimises a pixel loss; phase 2 (gan.steps, optional) is the Fast-SRGAN
+recipe: pixel + VGG19 perceptual + adversarial. Checkpoints go to OUT/last.pt every
+train.ckpt_every steps (`--resume` continues from it); OUT/best.pt keeps the best validation PSNR.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
+
+from engine_build.networks import Discriminator, build_generator, strip_compile_prefix
+from training import losses
+from training.data import PatchSampler, load_hr_pool, load_val_set
+from training.evaluate import score_sets, torch_upscaler
+
+log = logging.getLogger("training.train")
+
+
+def load_config(path: str, overrides: list[str]) -> dict:
+    """YAML config plus `section.key=value` overrides from the command line."""
+    with open(path) as f:
+        cfg = yaml.safe_load(f)
+    for item in overrides:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        if section not in cfg or name not in cfg[section]:
+            raise KeyError(f"unknown config key {key!r} in --set {item!r}")
+        cfg[section][name] = yaml.safe_load(value)
+    return cfg
+
+
+def lr_at(step: int, total: int, peak: float, floor: float, warmup: int = 200) -> float:
+    """Linear warm-up, then cosine decay to `floor` (nanoGPT's schedule)."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True, help="YAML file, e.g. training/configs/fast.yaml")
+    ap.add_argument("--out", required=True, help="run folder: checkpoints, TensorBoard logs")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if present")
+    ap.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override config values, e.g. train.steps=100 data.batch=8")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+    # ---- config and processes -------------------------------------------------------------
+    try:
+        cfg = load_config(args.config, args.set)
+    except (OSError, KeyError, yaml.YAMLError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    data_cfg, train_cfg, gan_cfg = cfg["data"], cfg["train"], cfg["gan"]
+    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank, world = 0, 1
+    if ddp:
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    is_main = rank == 0
+    torch.manual_seed(cfg["seed"] + rank)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # ---- data ------------------------------------------------------------------------------
+    try:
+        pool = load_hr_pool(data_cfg["train"], data_cfg["frames_per_video"], 2 * data_cfg["lr_patch"])
+        val_sets = {s: load_val_set(data_cfg["val"], s) for s in data_cfg["val_sets"]}
+        vgg = None
+        if gan_cfg["steps"] > 0:
+            vgg = losses.VGGPerceptual(losses.find_vgg19_weights(gan_cfg.get("vgg_weights"))).to(device)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sampler = PatchSampler(pool, data_cfg["lr_patch"], data_cfg["degradation"], cfg["seed"] + rank)
+    batch = data_cfg["batch"] // world  # the config gives the global batch
+
+    # ---- model, optimisers, EMA ------------------------------------------------------------
+    # channels_last: faster convs with oneDNN on CPU (~15% here) and with cuDNN on GPUs.
+    generator = build_generator(cfg["preset"]).to(device, memory_format=torch.channels_last)
+    ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(train_cfg["ema"]))
+    opt_g = torch.optim.Adam(generator.parameters(), lr=train_cfg["lr"], betas=(0.9, 0.99))
+    disc = Discriminator().to(device) if gan_cfg["steps"] > 0 else None
+    opt_d = torch.optim.Adam(disc.parameters(), lr=gan_cfg["lr"], betas=(0.9, 0.99)) if disc else None
+    step, best_psnr = 0, -1.0
+    last = out / "last.pt"
+    if args.resume and last.exists():
+        ckpt = torch.load(last, map_location=device, weights_only=False)
+        generator.load_state_dict(strip_compile_prefix(ckpt["generator"]))
+        ema.module.load_state_dict(strip_compile_prefix(ckpt["ema"]))
+        ema.n_averaged.fill_(ckpt["ema_n"])
+        opt_g.load_state_dict(ckpt["opt_g"])
+        if disc and ckpt.get("disc"):
+            disc.load_state_dict(ckpt["disc"])
+            opt_d.load_state_dict(ckpt["opt_d"])
+        step, best_psnr = ckpt["step"], ckpt["best_psnr"]
+        log.info("resumed from %s at step %d (best val PSNR %.3f)", last, step, best_psnr)
+    model = torch.nn.parallel.DistributedDataParallel(generator) if ddp else generator
+    disc_model = torch.nn.parallel.DistributedDataParallel(disc) if (ddp and disc) else disc
+    pixel = losses.pixel_loss(train_cfg["pixel_loss"])
+
+    writer = None
+    if is_main:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(out / "tb")
+        log.info("preset %s, %d parameters, device %s, world size %d, batch %d per process",
+                 cfg["preset"], sum(p.numel() for p in generator.parameters()), device, world, batch)
+
+    def checkpoint() -> dict:
+        return {"preset": cfg["preset"], "step": step, "best_psnr": best_psnr, "config": cfg,
+                "generator": generator.state_dict(), "ema": ema.module.state_dict(),
+                "ema_n": int(ema.n_averaged), "opt_g": opt_g.state_dict(),
+                "disc": disc.state_dict() if disc else None,
+                "opt_d": opt_d.state_dict() if opt_d else None}
+
+    # ---- loop ------------------------------------------------------------------------------
+    total = train_cfg["steps"] + gan_cfg["steps"]
+    bar = tqdm(total=total, initial=step, disable=not is_main, unit="step", dynamic_ncols=True)
+    while step < total:
+        gan_phase = step >= train_cfg["steps"]
+        if gan_phase:
+            peak, floor, phase_step, phase_len = gan_cfg["lr"], gan_cfg["lr"], 0, 1
+        else:
+            peak, floor, phase_step, phase_len = train_cfg["lr"], train_cfg["min_lr"], step, train_cfg["steps"]
+        for group in opt_g.param_groups:
+            group["lr"] = lr_at(phase_step, phase_len, peak, floor)
+        lr_img, hr_img = (t.to(device, memory_format=torch.channels_last, non_blocking=True)
+                          for t in sampler.batch(batch))
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_cuda):
+            sr = model(lr_img)
+            loss = pixel(sr.float(), hr_img)
+            terms = {"pixel": loss.item()}
+            if gan_phase:
+                perceptual = vgg(sr.float(), hr_img)
+                adv = losses.adversarial(disc_model(sr), real=True)
+                loss = gan_cfg["pixel_weight"] * loss + gan_cfg["perceptual_weight"] * perceptual \
+                    + gan_cfg["adversarial_weight"] * adv
+                terms.update(perceptual=perceptual.item(), adversarial=adv.item())
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_g.step()
+        ema.update_parameters(generator)
+        if gan_phase:
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_cuda):
+                d_loss = losses.adversarial(disc_model(hr_img), True) + \
+                    losses.adversarial(disc_model(sr.detach()), False)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            terms["disc"] = d_loss.item()
+        step += 1
+        bar.update(1)
+
+        if not is_main:
+            continue
+        if step % train_cfg["log_every"] == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{opt_g.param_groups[0]['lr']:.1e}")
+            for k, v in terms.items():
+                writer.add_scalar(f"loss/{k}", v, step)
+            writer.add_scalar("lr", opt_g.param_groups[0]["lr"], step)
+        if step % train_cfg["val_every"] == 0 or step == total:
+            ema.module.eval()
+            scores = score_sets(torch_upscaler(ema.module), val_sets)
+            mean_psnr = float(np.mean([s["psnr"] for s in scores.values()]))
+            for name, s in scores.items():
+                writer.add_scalar(f"val/{name}_psnr", s["psnr"], step)
+                writer.add_scalar(f"val/{name}_ssim", s["ssim"], step)
+            name, lr0, _ = val_sets[data_cfg["val_sets"][0]][0]
+            sample = torch_upscaler(ema.module)(lr0)
+            writer.add_image(f"sample/{name}", sample, step, dataformats="HWC")
+            summary = ", ".join(f"{k} {v['psnr']:.3f} dB" for k, v in scores.items())
+            tqdm.write(f"step {step}: val {summary}")
+            if mean_psnr > best_psnr:
+                best_psnr = mean_psnr
+                save_atomic(checkpoint(), out / "best.pt")
+        if step % train_cfg["ckpt_every"] == 0 or step == total:
+            save_atomic(checkpoint(), last)
+    bar.close()
+    if writer:
+        writer.close()
+        log.info("done: %d steps, best mean val PSNR %.3f dB, checkpoints in %s", step, best_psnr, out)
+    if ddp:
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
