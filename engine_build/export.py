@@ -59,6 +59,7 @@ def export_onnx(model: torch.nn.Module, out: str | os.PathLike, preset: str = ""
             proto.metadata_props.add(key="vcam_sr_preset", value=preset)
             proto.metadata_props.add(key="scale", value="2")
             onnx.save(proto, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
@@ -99,7 +100,9 @@ def max_abs_diff(model: torch.nn.Module, onnx_path: str | os.PathLike, sizes=((4
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", help="a .pt checkpoint written by training/train.py")
-    ap.add_argument("--out", required=True, help="ONNX file to write (fp16 twin: NAME.fp16.onnx)")
+    ap.add_argument("--out", required=True,
+                    help="ONNX file to write; NAME.fp16.onnx and NAME.pt (weights only, for the "
+                         "runtime's torch backend) are written beside it")
     ap.add_argument("--no-fp16", action="store_true", help="skip the fp16 variant")
     ap.add_argument("--raw", action="store_true", help="export the raw weights, not the EMA copy")
     args = ap.parse_args(argv)
@@ -109,8 +112,13 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = export_onnx(model, args.out, preset=ckpt["preset"])
+    weights = out.with_suffix(".pt")
+    torch.save({"preset": ckpt["preset"], "step": ckpt.get("step"),
+                "generator": model.state_dict()}, weights.with_suffix(".tmp"))
+    os.replace(weights.with_suffix(".tmp"), weights)
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB), preset {ckpt['preset']}, "
           f"step {ckpt.get('step')}; max |torch - onnxruntime| = {max_abs_diff(model, out):.2e}")
+    print(f"wrote {weights} ({weights.stat().st_size / 1024:.0f} KB)")
     if not args.no_fp16:
         fp16 = export_fp16(out, out.with_suffix(".fp16.onnx"))
         print(f"wrote {fp16} ({fp16.stat().st_size / 1024:.0f} KB)")

@@ -23,11 +23,12 @@ from PIL import Image
 from tqdm import tqdm
 
 from training.data import load_val_set
+from vcam_sr.errors import VcamError
+from vcam_sr.upscalers.onnxruntime import OnnxRuntimeUpscaler
+from vcam_sr.upscalers.opencv_dnn import OpenCVDnnUpscaler, find_peer_models
 from training.metrics import crop_hr, psnr_ssim
 
 Upscale = Callable[[np.ndarray], np.ndarray]  # uint8 RGB HxWx3 -> uint8 RGB 2Hx2Wx3
-PEER_FILES = {"ESPCN_x2": "espcn", "FSRCNN_x2": "fsrcnn", "FSRCNN-small_x2": "fsrcnn",
-              "LapSRN_x2": "lapsrn"}
 
 
 def pil_bicubic(lr: np.ndarray) -> np.ndarray:
@@ -53,39 +54,12 @@ def torch_upscaler(model) -> Upscale:
 
 
 def onnx_upscaler(path: str | os.PathLike, threads: int = 2) -> Upscale:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-
-    def run(lr: np.ndarray) -> np.ndarray:
-        x = lr.transpose(2, 0, 1)[None].astype(np.float32) / 255
-        y = sess.run(None, {name: x})[0][0]
-        return (np.clip(y, 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)
-
-    return run
-
-
-def peer_upscaler(pb_path: Path) -> Upscale:
-    """An OpenCV dnn_superres model (needs opencv-contrib 4.x for the DepthToSpace layer)."""
-    if not hasattr(cv2, "dnn_superres"):
-        raise RuntimeError("the OpenCV peers need opencv-contrib-python 4.x (cv2.dnn_superres)")
-    sr = cv2.dnn_superres.DnnSuperResImpl_create()
-    sr.readModel(str(pb_path))
-    sr.setModel(PEER_FILES[pb_path.stem], 2)
-    sr.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-    return lambda lr: sr.upsample(lr[..., ::-1].copy())[..., ::-1]
+    """The runtime's own ONNX Runtime backend on the CPU, so we score what users run."""
+    return OnnxRuntimeUpscaler(Path(path), ["CPUExecutionProvider"], threads).upscale
 
 
 def find_peers(folder: str | os.PathLike) -> dict[str, Upscale]:
-    folder = Path(folder)
-    found = {p.stem: p for p in sorted(folder.glob("*.pb")) if p.stem in PEER_FILES}
-    if not found:
-        raise FileNotFoundError(f"no OpenCV dnn_superres x2 models ({', '.join(PEER_FILES)}.pb) "
-                                f"in {folder}")
-    return {f"opencv {stem}": peer_upscaler(p) for stem, p in found.items()}
+    return {f"opencv {p.stem}": OpenCVDnnUpscaler(p).upscale for p in find_peer_models(folder)}
 
 
 def score_sets(upscale: Upscale, sets: dict[str, list], crops_to: Path | None = None,
@@ -198,7 +172,7 @@ def main(argv=None) -> int:
             if not Path(path).is_file():
                 raise FileNotFoundError(f"ONNX model {path} does not exist")
             methods[f"{Path(path).name} (onnxruntime)"] = onnx_upscaler(path)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (FileNotFoundError, ValueError, VcamError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -44,7 +44,7 @@ def load_config(path: str, overrides: list[str]) -> dict:
     return cfg
 
 
-def lr_at(step: int, total: int, peak: float, floor: float, warmup: int = 200) -> float:
+def lr_at(step: int, total: int, peak: float, floor: float, warmup: int) -> float:
     """Linear warm-up, then cosine decay to `floor` (nanoGPT's schedule)."""
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -112,6 +112,7 @@ def main(argv=None) -> int:
     disc = Discriminator().to(device) if gan_cfg["steps"] > 0 else None
     opt_d = torch.optim.Adam(disc.parameters(), lr=gan_cfg["lr"], betas=(0.9, 0.99)) if disc else None
     step, best_psnr = 0, -1.0
+    history, recent = [], []  # history: [step, mean pixel loss over the last log_every steps]
     last = out / "last.pt"
     if args.resume and last.exists():
         ckpt = torch.load(last, map_location=device, weights_only=False)
@@ -122,7 +123,7 @@ def main(argv=None) -> int:
         if disc and ckpt.get("disc"):
             disc.load_state_dict(ckpt["disc"])
             opt_d.load_state_dict(ckpt["opt_d"])
-        step, best_psnr = ckpt["step"], ckpt["best_psnr"]
+        step, best_psnr, history = ckpt["step"], ckpt["best_psnr"], ckpt.get("history", [])
         log.info("resumed from %s at step %d (best val PSNR %.3f)", last, step, best_psnr)
     model = torch.nn.parallel.DistributedDataParallel(generator) if ddp else generator
     disc_model = torch.nn.parallel.DistributedDataParallel(disc) if (ddp and disc) else disc
@@ -138,6 +139,7 @@ def main(argv=None) -> int:
 
     def checkpoint() -> dict:
         return {"preset": cfg["preset"], "step": step, "best_psnr": best_psnr, "config": cfg,
+                "history": history,
                 "generator": generator.state_dict(), "ema": ema.module.state_dict(),
                 "ema_n": int(ema.n_averaged), "opt_g": opt_g.state_dict(),
                 "disc": disc.state_dict() if disc else None,
@@ -149,11 +151,11 @@ def main(argv=None) -> int:
     while step < total:
         gan_phase = step >= train_cfg["steps"]
         if gan_phase:
-            peak, floor, phase_step, phase_len = gan_cfg["lr"], gan_cfg["lr"], 0, 1
+            lr = gan_cfg["lr"]
         else:
-            peak, floor, phase_step, phase_len = train_cfg["lr"], train_cfg["min_lr"], step, train_cfg["steps"]
+            lr = lr_at(step, train_cfg["steps"], train_cfg["lr"], train_cfg["min_lr"], train_cfg["warmup"])
         for group in opt_g.param_groups:
-            group["lr"] = lr_at(phase_step, phase_len, peak, floor)
+            group["lr"] = lr
         lr_img, hr_img = (t.to(device, memory_format=torch.channels_last, non_blocking=True)
                           for t in sampler.batch(batch))
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_cuda):
@@ -179,12 +181,15 @@ def main(argv=None) -> int:
             opt_d.step()
             terms["disc"] = d_loss.item()
         step += 1
+        recent.append(terms["pixel"])
         bar.update(1)
 
         if not is_main:
             continue
         if step % train_cfg["log_every"] == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{opt_g.param_groups[0]['lr']:.1e}")
+            history.append([step, float(np.mean(recent))])
+            recent.clear()
             for k, v in terms.items():
                 writer.add_scalar(f"loss/{k}", v, step)
             writer.add_scalar("lr", opt_g.param_groups[0]["lr"], step)

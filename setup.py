@@ -1,0 +1,34 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="vcam-sr",
+    version="0.1.0",
+    description="Real-time 2x super-resolution webcam: camera -> generator -> virtual camera",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["vcam_sr*", "engine_build*", "training*"]),
+    package_data={"vcam_sr.models": ["*.onnx", "*.pt"], "training": ["configs/*.yaml"]},
+    install_requires=[
+        "numpy>=1.24",
+        # The contrib build of OpenCV 4.x (a superset of opencv-python): `vcam-sr bench --peers`
+        # needs its dnn_superres module; OpenCV 5 cannot load the peers' .pb files.
+        "opencv-contrib-python>=4.8,<5",
+        "onnxruntime>=1.17",
+        "pyvirtualcam>=0.11",
+        "pyyaml>=6",
+        "av>=12",
+        "pydantic>=2.5",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        # torch is pinned: on these machines 2.13.0 is a local CPU wheel, anything else is a
+        # multi-GB CUDA download.
+        "train": ["torch==2.13.0", "onnx>=1.15", "onnxscript>=0.1", "onnxconverter-common>=1.14",
+                  "scikit-image>=0.22", "pillow>=10", "tensorboard>=2.14"],
+        "trt": ["tensorrt-rtx-cu12", "onnx>=1.15", "onnxconverter-common>=1.14"],
+        "dev": ["pytest>=8", "torch==2.13.0", "onnx>=1.15", "onnxscript>=0.1",
+                "onnxconverter-common>=1.14", "scikit-image>=0.22", "pillow>=10", "tensorboard>=2.14"],
+    },
+    entry_points={"console_scripts": ["vcam-sr=vcam_sr.cli:main"]},
+)

@@ -1,0 +1,82 @@
+"""Shared fixtures: tiny real-image data made from ../shared/data/train, and helpers."""
+from __future__ import annotations
+
+import fractions
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+VAL = SHARED / "val"
+TRAIN_IMAGES = sorted((SHARED / "train" / "t91").glob("*.png"))
+
+
+def needs_shared():
+    return pytest.mark.skipif(not VAL.is_dir(), reason="../shared/data is not beside the repository")
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
+    """H.264 MP4 through PyAV (the same library the runtime's file sink uses)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fractions.Fraction(fps))
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for f in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+def read_video(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def real_frames(count: int, width: int, height: int) -> list[np.ndarray]:
+    """Crops of real training photographs, panning across the image."""
+    img = np.asarray(Image.open(TRAIN_IMAGES[0]).convert("RGB"))
+    big = np.asarray(Image.fromarray(img).resize((width * 2, height * 2), Image.BICUBIC))
+    return [np.ascontiguousarray(big[i: i + height, i: i + width]) for i in range(count)]
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """train/ (6 real images + 1 clip) and val/Tiny/{HR,LR_x2} in a temp folder."""
+    if not TRAIN_IMAGES:
+        pytest.skip("../shared/data/train/t91 is not beside the repository")
+    root = tmp_path_factory.mktemp("tiny")
+    train, hr_dir, lr_dir = root / "train", root / "val" / "Tiny" / "HR", root / "val" / "Tiny" / "LR_x2"
+    for d in (train, hr_dir, lr_dir):
+        d.mkdir(parents=True)
+    for p in TRAIN_IMAGES[:6]:
+        shutil.copy(p, train / p.name)
+    write_video(train / "clip.mp4", real_frames(12, 128, 96))
+    for p in TRAIN_IMAGES[6:8]:
+        hr = Image.open(p).convert("RGB")
+        w, h = hr.size[0] // 2 * 2, hr.size[1] // 2 * 2
+        hr = hr.crop((0, 0, w, h))
+        hr.save(hr_dir / p.name)
+        hr.resize((w // 2, h // 2), Image.BICUBIC).save(lr_dir / p.name)
+    return root
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vcam_sr.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=REPO)
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess, *words: str) -> None:
+    """Non-zero exit, no traceback, one error sentence on stderr mentioning `words`."""
+    assert proc.returncode != 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    error_lines = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(error_lines) == 1, proc.stderr
+    for w in words:
+        assert w.lower() in error_lines[0].lower(), error_lines[0]

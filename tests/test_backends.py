@@ -1,0 +1,65 @@
+"""Every inference backend against bicubic on real images: model backends must score higher."""
+import importlib.util
+
+import numpy as np
+import pytest
+
+from conftest import VAL, needs_shared
+from vcam_sr import create_upscaler
+from vcam_sr.upscalers import ort_providers
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def y_psnr(sr, hr):
+    from training.metrics import psnr_ssim
+
+    return psnr_ssim(sr, hr)[0]
+
+
+@pytest.fixture(scope="module")
+def set5():
+    from training.data import load_val_set
+
+    return load_val_set(VAL, "Set5")
+
+
+def mean_psnr(backend, images) -> float:
+    with create_upscaler(backend, "fast") as up:
+        return float(np.mean([y_psnr(up.upscale(lr), hr) for _, lr, hr in images]))
+
+
+@needs_shared()
+@pytest.mark.parametrize("backend", [
+    "onnxruntime",
+    pytest.param("torch", marks=pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")),
+])
+def test_model_backend_beats_bicubic_on_real_images(backend, set5):
+    ours, baseline = mean_psnr(backend, set5), mean_psnr("bicubic", set5)
+    assert ours > baseline + 0.3, (ours, baseline)
+
+
+@needs_shared()
+def test_onnxruntime_and_torch_backends_agree(set5):
+    if not HAS_TORCH:
+        pytest.skip("torch is not installed")
+    _, lr, _ = set5[0]
+    with create_upscaler("onnxruntime") as a, create_upscaler("torch") as b:
+        diff = np.abs(a.upscale(lr).astype(int) - b.upscale(lr).astype(int))
+    assert diff.max() <= 1  # fp32 on both sides; only rounding at .5 may differ
+
+
+def test_auto_picks_onnxruntime_on_a_cpu_machine(caplog):
+    caplog.set_level("INFO")
+    with create_upscaler("auto") as up:
+        assert up.name == "onnxruntime"
+    assert "CPUExecutionProvider" in caplog.text and "auto:" in caplog.text
+    assert ort_providers()[-1] == "CPUExecutionProvider"
+
+
+@pytest.mark.skipif("CUDAExecutionProvider" not in ort_providers(), reason="no CUDA execution provider here")
+def test_onnxruntime_cuda_provider_on_a_real_gpu():
+    frame = np.zeros((36, 64, 3), np.uint8)
+    with create_upscaler("onnxruntime") as up:
+        assert "CUDAExecutionProvider" in up.session.get_providers()
+        assert up.upscale(frame).shape == (72, 128, 3)

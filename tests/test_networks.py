@@ -1,0 +1,84 @@
+"""Generator family: shapes, folding, ONNX export parity."""
+import numpy as np
+import pytest
+import torch
+
+from engine_build.export import export_fp16, export_onnx, max_abs_diff
+from engine_build.networks import ECB, PRESETS, Discriminator, build_generator, fold
+
+
+def randomise(model: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial weights everywhere (fresh nets start some branches at zero)."""
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
+    return model.eval()
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("size", [(32, 48), (37, 53), (1, 1)])
+def test_every_preset_outputs_exactly_2x(preset, size):
+    model = build_generator(preset).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, *size))
+    assert out.shape == (2, 3, size[0] * 2, size[1] * 2)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_folded_network_equals_unfolded(preset):
+    model = randomise(build_generator(preset))
+    x = torch.rand(1, 3, 29, 41)
+    folded = fold(model)
+    assert not any(isinstance(m, ECB) for m in folded.modules())
+    with torch.no_grad():
+        diff = (model(x) - folded(x)).abs().max().item()
+        assert model(x).abs().max().item() > 0.1  # the comparison is not between two zeros
+    assert diff < 1e-4
+
+
+def test_fresh_plain_generator_starts_at_bicubic():
+    from PIL import Image
+
+    from conftest import TRAIN_IMAGES
+
+    if not TRAIN_IMAGES:
+        pytest.skip("../shared/data/train is not beside the repository")
+    model = build_generator("fast").eval()
+    lr = np.asarray(Image.open(TRAIN_IMAGES[0]).convert("RGB"))[:48, :60]
+    with torch.no_grad():
+        ours = model(torch.from_numpy(lr).permute(2, 0, 1)[None].float() / 255)[0]
+    ours = ours.permute(1, 2, 0).numpy() * 255
+    pil = np.asarray(Image.fromarray(lr).resize((120, 96), Image.BICUBIC)).astype(np.float32)
+    assert np.abs(ours - pil)[4:-4, 4:-4].max() < 3.0  # PIL rounds to 8 bits between passes
+
+
+def test_discriminator_accepts_any_patch_size():
+    d = Discriminator()
+    for size in [(48, 48), (96, 64), (33, 70)]:
+        assert d(torch.rand(3, 3, *size)).shape == (3,)
+
+
+@pytest.mark.parametrize("preset", ["fast", "quality"])
+def test_onnx_export_matches_pytorch(preset, tmp_path):
+    model = randomise(build_generator(preset))
+    path = export_onnx(model, tmp_path / f"{preset}.onnx", preset=preset)
+    assert max_abs_diff(model, path) < 1e-4
+    fp16 = export_fp16(path, tmp_path / f"{preset}.fp16.onnx")
+    import onnx
+
+    graph = onnx.load(str(fp16)).graph
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer)
+    assert fp16.stat().st_size < path.stat().st_size
+
+
+def test_export_handles_compile_and_ddp_prefixes(tmp_path):
+    from engine_build.export import load_checkpoint
+
+    model = randomise(build_generator("fast"))
+    state = {f"_orig_mod.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"preset": "fast", "generator": state, "ema": None}, tmp_path / "c.pt")
+    loaded, _ = load_checkpoint(tmp_path / "c.pt")
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))

@@ -1,0 +1,107 @@
+"""The runtime end to end: test pattern and video files to H.264, drops, shutdown, odd sizes."""
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+
+from conftest import REPO, read_video, real_frames, run_cli, write_video
+from vcam_sr import Pipeline, create_upscaler, open_sink, open_source
+from vcam_sr.sinks.null import NullSink
+from vcam_sr.sources.test_pattern import TestPatternSource
+from vcam_sr.upscalers.bicubic import BicubicUpscaler
+
+
+def mse(a, b) -> float:
+    return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+
+
+def test_test_pattern_to_file_writes_a_playable_2x_video(tmp_path):
+    out = tmp_path / "out.mp4"
+    proc = run_cli("--source", "test", "--width", "160", "--height", "90", "--sink", f"file:{out}",
+                   "--frames", "30")
+    assert proc.returncode == 0, proc.stderr
+    frames = read_video(out)
+    assert len(frames) == 30 and frames[0].shape == (180, 320, 3)
+    reference = cv2.resize(TestPatternSource(160, 90, realtime=False).background, (320, 180),
+                           interpolation=cv2.INTER_CUBIC)
+    blank = np.full_like(reference, int(reference.mean()))
+    assert mse(frames[-1], reference) < 0.5 * mse(blank, reference)
+    assert not list(tmp_path.glob(".*partial*"))  # the temporary file was renamed away
+    assert "backend: onnxruntime" in proc.stderr and "fast.onnx" in proc.stderr
+
+
+def test_video_file_to_file_keeps_every_frame_offline(tmp_path):
+    src = write_video(tmp_path / "in.mp4", real_frames(20, 96, 64))
+    out = tmp_path / "out.mp4"
+    proc = run_cli("--source", str(src), "--sink", f"file:{out}", "--no-realtime")
+    assert proc.returncode == 0, proc.stderr
+    inputs, outputs = read_video(src), read_video(out)
+    assert len(outputs) == len(inputs) == 20 and outputs[0].shape == (128, 192, 3)
+    for i in (0, 10, 19):
+        expected = cv2.resize(inputs[i], (192, 128), interpolation=cv2.INTER_CUBIC)
+        blank = np.full_like(expected, int(expected.mean()))
+        assert mse(outputs[i], expected) < 0.2 * mse(blank, expected)
+
+
+def test_output_never_overwrites_the_input(tmp_path):
+    src = write_video(tmp_path / "in.mp4", real_frames(3, 64, 48))
+    before = src.read_bytes()
+    proc = run_cli("--source", str(src), "--sink", f"file:{src}")
+    assert proc.returncode == 2 and "is the input video" in proc.stderr
+    assert src.read_bytes() == before
+
+
+class SlowBicubic(BicubicUpscaler):
+    """A deliberately slow upscaler (100 ms a frame) to prove frames are dropped, not queued."""
+
+    def upscale(self, frame):
+        time.sleep(0.1)
+        return super().upscale(frame)
+
+
+def test_slow_upscaler_drops_frames_and_latency_stays_bounded():
+    source = TestPatternSource(64, 36, fps=60)
+    with Pipeline(source, SlowBicubic(), [NullSink()], max_frames=15) as pipeline:
+        stats = pipeline.run()
+    assert stats.frames == 15
+    assert stats.dropped >= 15  # ~5 of every 6 camera frames cannot be processed
+    # Queued frames would wait behind each other: latency would reach 15 x 100 ms by the end.
+    assert max(stats.latency_ms[-5:]) < 3 * 100
+    assert np.mean(stats.latency_ms[-5:]) < np.mean(stats.latency_ms[:5]) + 50
+
+
+def test_sigterm_stops_cleanly_and_finishes_the_file(tmp_path):
+    out = tmp_path / "run.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "vcam_sr.cli", "--source", "test", "--width", "96",
+                             "--height", "64", "--backend", "bicubic", "--sink", f"file:{out}"],
+                            cwd=REPO, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    for line in proc.stderr:  # wait until frames flow
+        if "running:" in line or time.monotonic() > deadline:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    rest = proc.stderr.read()
+    assert "stopped:" in rest and "Traceback" not in rest
+    assert len(read_video(out)) > 5
+
+
+def test_odd_frame_sizes_come_out_exactly_twice_as_large():
+    frame = real_frames(1, 53, 37)[0]
+    for backend in ("onnxruntime", "bicubic"):
+        with create_upscaler(backend, "fast") as up:
+            assert up.upscale(frame).shape == (74, 106, 3)
+
+
+def test_python_api_runs_a_pipeline_from_a_script(tmp_path):
+    source = open_source("test", 80, 48, realtime=False, degrade=0.5)
+    assert (source.width, source.height) == (40, 24)
+    with Pipeline(source, create_upscaler("auto"), [open_sink(f"file:{tmp_path / 'a.mp4'}")],
+                  max_frames=5, realtime=False) as pipeline:
+        pipeline.run()
+    frames = read_video(tmp_path / "a.mp4")
+    assert len(frames) == 5 and frames[0].shape == (48, 80, 3)

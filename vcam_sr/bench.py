@@ -1,0 +1,153 @@
+"""`vcam-sr bench`: how fast every backend is on this machine, beside bicubic and the peers.
+
+For each input size and method: model-only ms per frame (median), and end-to-end fps and
+latency of test pattern -> upscaler -> null sink. Methods are measured interleaved, round by
+round, so a busy moment on the machine hits all of them alike. Ratios are to bicubic.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from vcam_sr.errors import VcamError
+from vcam_sr.models import bundled, resolve_model
+from vcam_sr.pipeline import Pipeline
+from vcam_sr.sinks.null import NullSink
+from vcam_sr.sources.test_pattern import TestPatternSource
+from vcam_sr.upscalers import ort_providers, torch_device
+from vcam_sr.upscalers.base import Upscaler
+from vcam_sr.upscalers.bicubic import BicubicUpscaler
+
+log = logging.getLogger("vcam_sr.bench")
+SIZES = ((160, 90), (320, 180), (640, 360))
+
+
+def candidates(threads: int, peers: str | None, backends: list[str]) -> dict[str, Upscaler]:
+    """Every bundled preset on every available backend, bicubic, and the peers if given."""
+    from vcam_sr.upscalers.onnxruntime import OnnxRuntimeUpscaler
+
+    methods: dict[str, Upscaler] = {"bicubic": BicubicUpscaler()}
+    for preset in bundled(".onnx"):
+        if "onnxruntime" in backends and ort_providers():
+            for provider in ort_providers():
+                short = provider.replace("ExecutionProvider", "")
+                methods[f"{preset} onnxruntime-{short}"] = OnnxRuntimeUpscaler(
+                    resolve_model(preset, ".onnx"), [provider], threads)
+        if "torch" in backends and torch_device() and preset in bundled(".pt"):
+            from vcam_sr.upscalers.torch import TorchUpscaler
+
+            methods[f"{preset} torch-{torch_device()}"] = TorchUpscaler(
+                resolve_model(preset, ".pt"), torch_device(), threads)
+    if peers:
+        from vcam_sr.upscalers.opencv_dnn import OpenCVDnnUpscaler, find_peer_models
+
+        for path in find_peer_models(peers):
+            methods[f"opencv {path.stem}"] = OpenCVDnnUpscaler(path, threads)
+    return methods
+
+
+def model_ms(upscaler: Upscaler, frame: np.ndarray, repeats: int) -> list[float]:
+    upscaler.upscale(frame)  # warm-up: first calls allocate and pick kernels
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        upscaler.upscale(frame)
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def end_to_end(upscaler: Upscaler, width: int, height: int, frames: int) -> tuple[float, float]:
+    """(fps, mean latency ms) of test pattern -> upscaler -> null sink, unpaced."""
+    source = TestPatternSource(width, height, fps=30, realtime=False)
+    stats = Pipeline(source, upscaler, [NullSink()], max_frames=frames, realtime=False).run()
+    summary = stats.summary()
+    return summary["fps"], summary["latency_ms_mean"]
+
+
+def run_bench(methods: dict[str, Upscaler], sizes, rounds: int, repeats: int, frames: int) -> list[dict]:
+    samples = {(m, s): {"ms": [], "fps": [], "lat": []} for m in methods for s in sizes}
+    total = rounds * len(sizes) * len(methods)
+    with tqdm(total=total, desc="bench", unit="run") as bar:
+        for _ in range(rounds):
+            for size in sizes:
+                frame = TestPatternSource(*size, realtime=False).read()
+                for name, upscaler in methods.items():
+                    cell = samples[(name, size)]
+                    cell["ms"] += model_ms(upscaler, frame, repeats)
+                    fps, lat = end_to_end(upscaler, *size, frames)
+                    cell["fps"].append(fps)
+                    cell["lat"].append(lat)
+                    bar.update(1)
+    rows = []
+    for size in sizes:
+        base = samples[("bicubic", size)]
+        base_ms, base_fps = np.median(base["ms"]), np.median(base["fps"])
+        for name in methods:
+            cell = samples[(name, size)]
+            ms, fps = float(np.median(cell["ms"])), float(np.median(cell["fps"]))
+            rows.append({"input": f"{size[0]}x{size[1]}", "output": f"{2 * size[0]}x{2 * size[1]}",
+                         "method": name, "model_ms": round(ms, 2),
+                         "model_ms_x_bicubic": round(ms / base_ms, 2),
+                         "e2e_fps": round(fps, 1), "e2e_fps_x_bicubic": round(fps / base_fps, 3),
+                         "e2e_latency_ms": round(float(np.median(cell["lat"])), 2)})
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| input -> output | method | model ms | x bicubic | end-to-end fps | x bicubic | latency ms |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['input']} -> {r['output']} | {r['method']} | {r['model_ms']:.1f} | "
+                     f"{r['model_ms_x_bicubic']:.1f} | {r['e2e_fps']:.1f} | {r['e2e_fps_x_bicubic']:.2f} | "
+                     f"{r['e2e_latency_ms']:.1f} |")
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    import onnxruntime
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "python": platform.python_version(),
+            "onnxruntime": onnxruntime.__version__, "providers": ort_providers()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="vcam-sr bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--peers", help="folder of OpenCV dnn_superres models (ESPCN_x2.pb, FSRCNN_x2.pb, ...)")
+    ap.add_argument("--sizes", nargs="+", default=[f"{w}x{h}" for w, h in SIZES],
+                    help="input sizes WxH (default: 160x90 320x180 640x360)")
+    ap.add_argument("--backends", nargs="+", default=["onnxruntime", "torch"],
+                    help="model backends to include (default: onnxruntime torch)")
+    ap.add_argument("--threads", type=int, default=0, help="inference threads; 0 = all physical cores")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    ap.add_argument("--repeats", type=int, default=10, help="model-only calls per round (default 10)")
+    ap.add_argument("--frames", type=int, default=20, help="end-to-end frames per round (default 20)")
+    ap.add_argument("--out", default="vcam-sr-bench.json", help="JSON results file")
+    args = ap.parse_args(argv)
+    try:
+        sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes]
+    except ValueError:
+        raise VcamError(f"--sizes takes WIDTHxHEIGHT values such as 320x180, not {args.sizes}") from None
+    logging.getLogger("vcam_sr.pipeline").setLevel(logging.WARNING)  # one line per run is noise here
+    methods = candidates(args.threads, args.peers, args.backends)
+    log.info("benchmarking %s at %s", ", ".join(methods), ", ".join(args.sizes))
+    rows = run_bench(methods, sizes, args.rounds, args.repeats, args.frames)
+    info = machine()
+    print(f"\nmachine: {info['processor']}, {info['cpus']} CPUs, {info['platform']}, "
+          f"threads {args.threads or 'auto'}")
+    print(table(rows))
+    out = Path(args.out)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps({"machine": info, "threads": args.threads, "rows": rows}, indent=1))
+    os.replace(tmp, out)
+    print(f"\nwrote {out}")
+    return 0

@@ -1,0 +1,95 @@
+"""`vcam-sr`: a thin command line over the vcam_sr API.
+
+    vcam-sr --source 0                       camera 0 -> 2x -> virtual camera
+    vcam-sr --source test --sink window      built-in test pattern, preview window
+    vcam-sr --source talk.mp4 --sink file:talk_2x.mp4 --no-realtime
+    vcam-sr bench                            speed of every backend on this machine
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from vcam_sr.errors import VcamError
+
+EPILOG = """sources: a camera index (0, 1, ...), 'test' (moving test pattern), a video file or a
+stream URL.  sinks (repeat --sink for several): virtualcam, window, file:PATH.mp4, null.
+Options not given here come from --config (see config.yaml for every key), then the defaults.
+Other commands: 'vcam-sr bench --help'."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="vcam-sr", description=__doc__.split("\n\n")[0].strip("`: "),
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", help="YAML file of options (see config.yaml)")
+    ap.add_argument("-s", "--source", help="camera index, 'test', video file or stream URL (default 0)")
+    ap.add_argument("--width", type=int, dest="camera.width", help="camera / test width to ask for (640)")
+    ap.add_argument("--height", type=int, dest="camera.height", help="camera / test height (360)")
+    ap.add_argument("--fps", type=float, dest="camera.fps", help="camera / test frame rate (30)")
+    ap.add_argument("--no-mjpg", action="store_false", dest="camera.mjpg", default=None,
+                    help="do not ask the camera for MJPG")
+    ap.add_argument("--loop", action="store_true", default=None, help="loop a video file")
+    ap.add_argument("--degrade", type=float,
+                    help="downscale the source by this factor first, e.g. 0.5, to simulate a poor link")
+    ap.add_argument("--degrade-jpeg", type=int, dest="degrade_jpeg", metavar="QUALITY",
+                    help="also JPEG-compress the source at this quality (1-100)")
+    ap.add_argument("-b", "--backend", help="auto (default), onnxruntime, torch or bicubic")
+    ap.add_argument("-m", "--model", help="bundled preset name (fast) or a model file path")
+    ap.add_argument("--threads", type=int, help="inference threads; 0 = all physical cores")
+    ap.add_argument("--sink", action="append", dest="sinks",
+                    help="where frames go: virtualcam (default), window, file:PATH, null")
+    ap.add_argument("--virtualcam-backend", dest="virtualcam.backend",
+                    help="pyvirtualcam backend: v4l2loopback, obs, unitycapture")
+    ap.add_argument("--virtualcam-device", dest="virtualcam.device", help="e.g. /dev/video10")
+    ap.add_argument("--side-by-side", action="store_true", dest="window.side_by_side", default=None,
+                    help="window sink shows source | upscaled")
+    ap.add_argument("--max-fps", type=float, dest="max_fps", help="cap the output frame rate")
+    ap.add_argument("--frames", type=int, help="stop after this many output frames")
+    ap.add_argument("--no-realtime", action="store_false", dest="realtime",
+                    help="process every frame of a file, as fast as possible (no pacing, no drops)")
+    ap.add_argument("--stats", action="store_true", default=None,
+                    help="print fps, model ms, latency and drops every second")
+    ap.add_argument("--log-level", dest="log_level", help="debug, info (default), warning, error")
+    return ap
+
+
+def run(argv: list[str]) -> int:
+    from vcam_sr.app import build_pipeline
+    from vcam_sr.config import load_config
+
+    args = vars(build_parser().parse_args(argv))
+    config_path, realtime = args.pop("config"), args.pop("realtime")
+    cfg = load_config(config_path, {k: v for k, v in args.items() if v is not None})
+    logging.getLogger().setLevel(cfg.log_level.upper())
+    pipeline = build_pipeline(cfg, realtime=realtime)
+    signal.signal(signal.SIGTERM, lambda *_: pipeline.stop())
+    with pipeline:
+        try:
+            pipeline.run()
+        except KeyboardInterrupt:
+            pipeline.stop()
+            logging.getLogger("vcam_sr").info("interrupted: %s", pipeline.stats.summary_line())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    try:
+        if argv[:1] == ["bench"]:
+            from vcam_sr.bench import main as bench_main
+
+            return bench_main(argv[1:])
+        return run(argv)
+    except VcamError as exc:
+        print(f"vcam-sr: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Runtime options: defaults, YAML loading, CLI overrides and validation (pydantic).
+
+config.yaml at the repository root documents every key; a test keeps it equal to these defaults.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vcam_sr.errors import VcamError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CameraOptions(_Section):
+    width: int = Field(640, ge=16, le=7680)
+    height: int = Field(360, ge=16, le=4320)
+    fps: float = Field(30, gt=0, le=240)
+    mjpg: bool = True
+
+
+class VirtualCamOptions(_Section):
+    backend: Optional[str] = None
+    device: Optional[str] = None
+
+
+class WindowOptions(_Section):
+    side_by_side: bool = False
+
+
+class Config(_Section):
+    source: Union[int, str] = 0
+    loop: bool = False
+    camera: CameraOptions = CameraOptions()
+    degrade: float = Field(1.0, gt=0.05, le=1.0)
+    degrade_jpeg: Optional[int] = Field(None, ge=1, le=100)
+    backend: Literal["auto", "onnxruntime", "torch", "bicubic"] = "auto"
+    model: str = "fast"
+    threads: int = Field(0, ge=0, le=256)
+    sinks: list[str] = ["virtualcam"]
+    virtualcam: VirtualCamOptions = VirtualCamOptions()
+    window: WindowOptions = WindowOptions()
+    max_fps: Optional[float] = Field(None, gt=0, le=240)
+    frames: Optional[int] = Field(None, ge=1)
+    stats: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+def _explain(exc: ValidationError, origin: str) -> VcamError:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"][0].lower() + err["msg"][1:]
+    return VcamError(f"invalid {origin} value {err.get('input')!r} for '{key}': {msg}; "
+                     "see config.yaml for the accepted values")
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
+    """Defaults, then the YAML file at `path`, then `overrides` (CLI flags), validated."""
+    data: dict = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise VcamError(f"config file {path} does not exist; pass an existing file to --config") from None
+        except yaml.YAMLError as exc:
+            raise VcamError(f"config file {path} is not valid YAML ({exc}); fix its syntax") from None
+        if not isinstance(data, dict):
+            raise VcamError(f"config file {path} must hold a mapping of option: value")
+    try:
+        Config.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, f"config file {path}") from None
+    for key, value in (overrides or {}).items():
+        section, _, name = key.partition(".")
+        if name:
+            data.setdefault(section, {})[name] = value
+        else:
+            data[key] = value
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, "command-line") from None

@@ -1,0 +1,135 @@
+"""Source -> Upscaler -> Sink(s), in real time with bounded latency.
+
+A capture thread keeps only the newest frame: when the upscaler is slower than the source,
+older frames are dropped and counted, never queued, so latency cannot grow. With
+`realtime=False` every frame is processed in order (offline file conversion).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Sequence
+
+from vcam_sr.sinks.base import Sink
+from vcam_sr.sources.base import Pacer, Source
+from vcam_sr.stats import Stats
+from vcam_sr.upscalers.base import SCALE, Upscaler
+
+log = logging.getLogger("vcam_sr.pipeline")
+
+
+class Pipeline:
+    def __init__(self, source: Source, upscaler: Upscaler, sinks: Sequence[Sink],
+                 fps: float | None = None, max_frames: int | None = None,
+                 stats_every: float | None = None, realtime: bool = True):
+        self.source, self.upscaler, self.sinks = source, upscaler, list(sinks)
+        self.fps = fps or source.fps
+        self.max_frames, self.stats_every, self.realtime = max_frames, stats_every, realtime
+        self.stats = Stats()
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self._latest = None          # (frame, capture time) not yet taken by the loop
+        self._ended = False
+        self._error: BaseException | None = None
+        self._opened: list[Sink] = []
+
+    # -- public ---------------------------------------------------------------------------
+    def run(self) -> Stats:
+        """Process until the source ends, `max_frames` are written, a sink asks to stop, or
+        `stop()` is called (from a signal handler or another thread)."""
+        width, height = self.source.width * SCALE, self.source.height * SCALE
+        for sink in self.sinks:
+            sink.open(width, height, self.fps)
+            self._opened.append(sink)
+        log.info("running: %s -> %s -> %s, %dx%d @ %g fps", self.source.describe(),
+                 self.upscaler.name, ", ".join(s.describe() for s in self.sinks), width, height, self.fps)
+        self.stats = Stats()
+        capture = None
+        if self.realtime:
+            capture = threading.Thread(target=self._capture, name="capture", daemon=True)
+            capture.start()
+        pacer = Pacer(self.fps) if self.realtime and self.fps < self.source.fps else None
+        next_report = time.monotonic() + (self.stats_every or 0)
+        try:
+            while not self._stop.is_set():
+                if pacer:
+                    pacer.wait()
+                item = self._next_frame()
+                if item is None:
+                    break
+                self._process(*item)
+                if self.max_frames and self.stats.frames >= self.max_frames:
+                    break
+                if any(s.wants_stop for s in self.sinks):
+                    break
+                if self.stats_every and time.monotonic() >= next_report:
+                    log.info("%s", self.stats.interval_line())
+                    next_report = time.monotonic() + self.stats_every
+        finally:
+            self._stop.set()
+            with self._cond:
+                self._cond.notify_all()
+            if capture is not None:
+                capture.join(timeout=2)
+        if self._error is not None:
+            raise self._error
+        log.info("stopped: %s", self.stats.summary_line())
+        return self.stats
+
+    def stop(self) -> None:
+        """Ask `run` to finish after the current frame; safe from signal handlers and threads."""
+        self._stop.set()
+
+    def close(self) -> None:
+        """Release sinks, upscaler and source (camera / device handles)."""
+        for sink in self._opened:
+            sink.close()
+        self._opened.clear()
+        self.upscaler.close()
+        self.source.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- internals ------------------------------------------------------------------------
+    def _capture(self) -> None:
+        try:
+            while not self._stop.is_set():
+                frame = self.source.read()
+                with self._cond:
+                    if frame is None:
+                        self._ended = True
+                    else:
+                        if self._latest is not None:
+                            self.stats.dropped += 1
+                        self._latest = (frame, time.monotonic())
+                    self._cond.notify()
+                if frame is None:
+                    return
+        except BaseException as exc:  # surfaced to run() in the main thread
+            with self._cond:
+                self._error, self._ended = exc, True
+                self._cond.notify()
+
+    def _next_frame(self):
+        if not self.realtime:
+            frame = self.source.read()
+            return None if frame is None else (frame, time.monotonic())
+        with self._cond:
+            while self._latest is None and not self._ended and not self._stop.is_set():
+                self._cond.wait(timeout=0.5)
+            item, self._latest = self._latest, None
+            return item
+
+    def _process(self, frame, captured: float) -> None:
+        t0 = time.monotonic()
+        up = self.upscaler.upscale(frame)
+        t1 = time.monotonic()
+        for sink in self.sinks:
+            sink.write(up, frame)
+        t2 = time.monotonic()
+        self.stats.record(t1 - t0, t2 - t1, t2 - captured)

@@ -1,0 +1,30 @@
+"""The Sink interface: where upscaled frames go."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class Sink(ABC):
+    """`open` is called once with the output size before the first `write`; `write` gets the
+    upscaled RGB frame and the source frame it came from (for before/after views)."""
+
+    name = "?"
+
+    @abstractmethod
+    def open(self, width: int, height: int, fps: float) -> None: ...
+
+    @abstractmethod
+    def write(self, frame: np.ndarray, source_frame: np.ndarray) -> None: ...
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def wants_stop(self) -> bool:
+        """True when the user closed the sink (e.g. the preview window)."""
+        return False
+
+    def describe(self) -> str:
+        return self.name

@@ -1,0 +1,61 @@
+"""The virtual camera that Zoom, Meet and Teams pick up (pyvirtualcam)."""
+from __future__ import annotations
+
+import logging
+import sys
+
+import numpy as np
+
+from vcam_sr.errors import VcamError
+from vcam_sr.sinks.base import Sink
+
+log = logging.getLogger("vcam_sr.virtualcam")
+
+SETUP_HELP = {
+    "linux": "install v4l2loopback and run: sudo modprobe v4l2loopback devices=1 exclusive_caps=1 "
+             "card_label=\"vcam-sr\"",
+    "win32": "install OBS Studio 26+ and start its Virtual Camera once (or install Unity Capture)",
+    "darwin": "install OBS Studio 26+ and start its Virtual Camera once",
+}
+
+
+def setup_help() -> str:
+    return SETUP_HELP.get("linux" if sys.platform.startswith("linux") else sys.platform,
+                          "install a virtual-camera driver supported by pyvirtualcam")
+
+
+class VirtualCamSink(Sink):
+    name = "virtualcam"
+
+    def __init__(self, backend: str | None = None, device: str | None = None):
+        self.backend, self.device = backend, device
+        self.camera = None
+
+    def open(self, width: int, height: int, fps: float) -> None:
+        import pyvirtualcam
+
+        if width % 2 or height % 2:
+            raise VcamError(f"virtual cameras need even frame sizes, got {width}x{height}")
+        try:
+            self.camera = pyvirtualcam.Camera(width, height, fps, fmt=pyvirtualcam.PixelFormat.RGB,
+                                              backend=self.backend, device=self.device)
+        except KeyError:
+            raise VcamError(f"unknown virtual camera backend {self.backend!r}; choose one of "
+                            f"{', '.join(pyvirtualcam.camera.BACKENDS)} or leave it unset") from None
+        except RuntimeError as exc:
+            reason = str(exc).splitlines()[0]
+            raise VcamError(f"no virtual camera device is available ({reason}); to create one, "
+                            f"{setup_help()}") from None
+        log.info("virtual camera: %s via %s, %dx%d @ %g fps", self.camera.device,
+                 self.camera.backend, width, height, fps)
+
+    def write(self, frame: np.ndarray, source_frame: np.ndarray) -> None:
+        self.camera.send(np.ascontiguousarray(frame))
+
+    def close(self) -> None:
+        if self.camera is not None:
+            self.camera.close()
+            self.camera = None
+
+    def describe(self) -> str:
+        return f"virtualcam {self.camera.device if self.camera else ''}".strip()

@@ -1,0 +1,47 @@
+"""The Source interface: something that yields RGB uint8 frames."""
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class Source(ABC):
+    """`read()` returns the next RGB uint8 HxWx3 frame, or None when the source has ended.
+    Live sources (camera, test pattern, paced files) block until their next frame is due."""
+
+    fps: float
+    width: int
+    height: int
+
+    @abstractmethod
+    def read(self) -> np.ndarray | None: ...
+
+    def describe(self) -> str:
+        return f"{type(self).__name__} {self.width}x{self.height} @ {self.fps:g} fps"
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Pacer:
+    """Sleeps so that successive `wait()` calls are 1/fps apart (no drift accumulation)."""
+
+    def __init__(self, fps: float):
+        self.interval = 1.0 / fps
+        self.next = None
+
+    def wait(self) -> None:
+        now = time.monotonic()
+        if self.next is None or now - self.next > self.interval:  # first call, or fell behind
+            self.next = now
+        elif self.next > now:
+            time.sleep(self.next - now)
+        self.next += self.interval

@@ -1,0 +1,86 @@
+"""Inference backends behind one interface, and the one place that chooses between them.
+
+`auto` order: onnxruntime with a GPU execution provider > torch on CUDA > onnxruntime on the
+CPU > torch on the CPU > bicubic. The choice, and why, is logged.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+from vcam_sr.errors import VcamError
+from vcam_sr.models import resolve_model
+from vcam_sr.upscalers.base import Upscaler
+from vcam_sr.upscalers.bicubic import BicubicUpscaler
+
+log = logging.getLogger("vcam_sr.backend")
+GPU_PROVIDERS = ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
+
+
+def ort_providers() -> list[str]:
+    """The execution providers the installed onnxruntime offers, best first (CPU last)."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        return []
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    return [p for p in GPU_PROVIDERS if p in available] + ["CPUExecutionProvider"]
+
+
+def torch_device() -> str | None:
+    """'cuda', 'cpu', or None when torch is not installed."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _onnxruntime(model: str, threads: int, providers: list[str]) -> Upscaler:
+    from vcam_sr.upscalers.onnxruntime import OnnxRuntimeUpscaler
+
+    return OnnxRuntimeUpscaler(resolve_model(model, ".onnx"), providers, threads)
+
+
+def _torch(model: str, threads: int, device: str) -> Upscaler:
+    from vcam_sr.upscalers.torch import TorchUpscaler
+
+    return TorchUpscaler(resolve_model(model, ".pt"), device, threads)
+
+
+def create_upscaler(backend: str = "auto", model: str = "fast", threads: int = 0) -> Upscaler:
+    """Build the requested backend, or with 'auto' the best one available on this machine."""
+    providers, device = ort_providers(), torch_device()
+    if backend == "bicubic":
+        chosen, reason = BicubicUpscaler(), "requested"
+    elif backend == "onnxruntime":
+        if not providers:
+            raise VcamError("the onnxruntime backend needs the onnxruntime package; "
+                            "run pip install onnxruntime")
+        chosen, reason = _onnxruntime(model, threads, providers), "requested"
+    elif backend == "torch":
+        if device is None:
+            raise VcamError("the torch backend needs PyTorch; run pip install 'vcam-sr[train]' "
+                            "or choose --backend onnxruntime")
+        chosen, reason = _torch(model, threads, device), "requested"
+    elif backend == "auto":
+        chosen, reason = _auto(model, threads, providers, device)
+    else:
+        raise VcamError(f"unknown backend {backend!r}; choose auto, onnxruntime, torch or bicubic")
+    log.info("backend: %s (%s)", chosen.describe(), reason)
+    return chosen
+
+
+def _auto(model, threads, providers, device) -> tuple[Upscaler, str]:
+    if providers and providers[0] in GPU_PROVIDERS:
+        return _onnxruntime(model, threads, providers), f"auto: onnxruntime has {providers[0]}"
+    if device == "cuda":
+        return _torch(model, threads, device), "auto: CUDA GPU via torch, no GPU execution provider in onnxruntime"
+    if providers:
+        return _onnxruntime(model, threads, providers), "auto: no CUDA GPU; onnxruntime on the CPU"
+    if device == "cpu":
+        return _torch(model, threads, device), "auto: onnxruntime missing; torch on the CPU"
+    return BicubicUpscaler(), "auto: neither onnxruntime nor torch is installed"
+
+
+__all__ = ["Upscaler", "create_upscaler", "ort_providers"]

@@ -1,0 +1,18 @@
+"""Bicubic 2x (OpenCV): the no-model baseline and the last-resort fallback."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from vcam_sr.upscalers.base import SCALE, Upscaler
+
+
+class BicubicUpscaler(Upscaler):
+    name = "bicubic"
+
+    def upscale(self, frame: np.ndarray) -> np.ndarray:
+        h, w = frame.shape[:2]
+        return cv2.resize(frame, (w * SCALE, h * SCALE), interpolation=cv2.INTER_CUBIC)
+
+    def describe(self) -> str:
+        return "bicubic (OpenCV INTER_CUBIC, no model)"
