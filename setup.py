@@ -20,15 +20,18 @@ setup(
         "av>=12",
         "pydantic>=2.5",
         "tqdm>=4.60",
+        "platformdirs>=3",
     ],
     extras_require={
         # torch is pinned: on these machines 2.13.0 is a local CPU wheel, anything else is a
         # multi-GB CUDA download.
         "train": ["torch==2.13.0", "onnx>=1.15", "onnxscript>=0.1", "onnxconverter-common>=1.14",
                   "scikit-image>=0.22", "pillow>=10", "tensorboard>=2.14"],
-        "trt": ["tensorrt-rtx-cu12", "onnx>=1.15", "onnxconverter-common>=1.14"],
+        # TensorRT-RTX from PyPI; standard TensorRT comes from NVIDIA's index (see README).
+        "trt": ["tensorrt-rtx-cu12", "cuda-python>=12.6", "onnx>=1.15", "onnxconverter-common>=1.14"],
         "dev": ["pytest>=8", "torch==2.13.0", "onnx>=1.15", "onnxscript>=0.1",
-                "onnxconverter-common>=1.14", "scikit-image>=0.22", "pillow>=10", "tensorboard>=2.14"],
+                "onnxconverter-common>=1.14", "scikit-image>=0.22", "pillow>=10", "tensorboard>=2.14",
+                "tensorrt-rtx-cu12"],
     },
     entry_points={"console_scripts": ["vcam-sr=vcam_sr.cli:main"]},
 )

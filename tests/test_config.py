@@ -23,7 +23,7 @@ def test_cli_flags_override_the_file(tmp_path):
 
 
 @pytest.mark.parametrize("text, words", [
-    ("backend: gpu\n", ["'backend'", "'gpu'", "'onnxruntime'"]),
+    ("backend: gpu\n", ["'backend'", "'gpu'", "'onnxruntime'", "'tensorrt'"]),
     ("camera: {width: 5}\n", ["camera.width", "5"]),
     ("colour: red\n", ["colour"]),
     ("degrade: 2\n", ["degrade", "2"]),

@@ -22,25 +22,35 @@ from vcam_sr.models import bundled, resolve_model
 from vcam_sr.pipeline import Pipeline
 from vcam_sr.sinks.null import NullSink
 from vcam_sr.sources.test_pattern import TestPatternSource
-from vcam_sr.upscalers import ort_providers, torch_device
+from vcam_sr.upscalers import ort_providers, tensorrt_ready, torch_device
 from vcam_sr.upscalers.base import Upscaler
 from vcam_sr.upscalers.bicubic import BicubicUpscaler
 
 log = logging.getLogger("vcam_sr.bench")
 SIZES = ((160, 90), (320, 180), (640, 360))
+GPU_SIZES = ((640, 360), (960, 540))
 
 
-def candidates(threads: int, peers: str | None, backends: list[str]) -> dict[str, Upscaler]:
-    """Every bundled preset on every available backend, bicubic, and the peers if given."""
+def candidates(threads: int, peers: str | None, backends: list[str], gpu: bool = False) -> dict[str, Upscaler]:
+    """Every bundled preset on every available backend (GPU ones only with `gpu`), bicubic,
+    and the peers if given."""
     from vcam_sr.upscalers.onnxruntime import OnnxRuntimeUpscaler
 
     methods: dict[str, Upscaler] = {"bicubic": BicubicUpscaler()}
     for preset in bundled(".onnx"):
+        if gpu and "tensorrt" in backends and tensorrt_ready():
+            from vcam_sr.upscalers.tensorrt import load_tensorrt
+
+            methods[f"{preset} tensorrt"] = load_tensorrt(resolve_model(preset, ".onnx"))
         if "onnxruntime" in backends and ort_providers():
             for provider in ort_providers():
+                if gpu == (provider == "CPUExecutionProvider"):
+                    continue
                 short = provider.replace("ExecutionProvider", "")
                 methods[f"{preset} onnxruntime-{short}"] = OnnxRuntimeUpscaler(
                     resolve_model(preset, ".onnx"), [provider], threads)
+        if gpu and torch_device() != "cuda":
+            continue
         if "torch" in backends and torch_device() and preset in bundled(".pt"):
             from vcam_sr.upscalers.torch import TorchUpscaler
 
@@ -72,7 +82,23 @@ def end_to_end(upscaler: Upscaler, width: int, height: int, frames: int) -> tupl
     return summary["fps"], summary["latency_ms_mean"]
 
 
-def run_bench(methods: dict[str, Upscaler], sizes, rounds: int, repeats: int, frames: int) -> list[dict]:
+def max_abs_diff_vs_cpu(methods: dict[str, Upscaler], size) -> dict[str, int]:
+    """Largest per-pixel difference (0-255) of each model method from fp32 ONNX Runtime on the CPU."""
+    from vcam_sr.upscalers.onnxruntime import OnnxRuntimeUpscaler
+
+    frame = TestPatternSource(*size, realtime=False).read()
+    out = {}
+    for name, upscaler in methods.items():
+        preset = name.split()[0]
+        if preset in bundled(".onnx"):
+            reference = OnnxRuntimeUpscaler(resolve_model(preset, ".onnx"), ["CPUExecutionProvider"])
+            diff = np.abs(upscaler.upscale(frame).astype(int) - reference.upscale(frame).astype(int))
+            out[name] = int(diff.max())
+    return out
+
+
+def run_bench(methods: dict[str, Upscaler], sizes, rounds: int, repeats: int, frames: int,
+              gpu: bool = False) -> list[dict]:
     samples = {(m, s): {"ms": [], "fps": [], "lat": []} for m in methods for s in sizes}
     total = rounds * len(sizes) * len(methods)
     with tqdm(total=total, desc="bench", unit="run") as bar:
@@ -88,6 +114,7 @@ def run_bench(methods: dict[str, Upscaler], sizes, rounds: int, repeats: int, fr
                     bar.update(1)
     rows = []
     for size in sizes:
+        diffs = max_abs_diff_vs_cpu(methods, size) if gpu else {}
         base = samples[("bicubic", size)]
         base_ms, base_fps = np.median(base["ms"]), np.median(base["fps"])
         for name in methods:
@@ -98,16 +125,19 @@ def run_bench(methods: dict[str, Upscaler], sizes, rounds: int, repeats: int, fr
                          "model_ms_x_bicubic": round(ms / base_ms, 2),
                          "e2e_fps": round(fps, 1), "e2e_fps_x_bicubic": round(fps / base_fps, 3),
                          "e2e_latency_ms": round(float(np.median(cell["lat"])), 2)})
+            if name in diffs:
+                rows[-1]["max_abs_diff_vs_cpu_fp32"] = diffs[name]
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| input -> output | method | model ms | x bicubic | end-to-end fps | x bicubic | latency ms |",
-             "|---|---|---|---|---|---|---|"]
+    gpu = any("max_abs_diff_vs_cpu_fp32" in r for r in rows)
+    lines = ["| input -> output | method | model ms | x bicubic | end-to-end fps | x bicubic | latency ms |"
+             + (" max abs diff vs CPU fp32 |" if gpu else ""), "|---|---|---|---|---|---|---|" + ("---|" if gpu else "")]
     for r in rows:
         lines.append(f"| {r['input']} -> {r['output']} | {r['method']} | {r['model_ms']:.1f} | "
                      f"{r['model_ms_x_bicubic']:.1f} | {r['e2e_fps']:.1f} | {r['e2e_fps_x_bicubic']:.2f} | "
-                     f"{r['e2e_latency_ms']:.1f} |")
+                     f"{r['e2e_latency_ms']:.1f} |" + (f" {r.get('max_abs_diff_vs_cpu_fp32', '-')} |" if gpu else ""))
     return "\n".join(lines)
 
 
@@ -123,10 +153,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="vcam-sr bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peers", help="folder of OpenCV dnn_superres models (ESPCN_x2.pb, FSRCNN_x2.pb, ...)")
-    ap.add_argument("--sizes", nargs="+", default=[f"{w}x{h}" for w, h in SIZES],
-                    help="input sizes WxH (default: 160x90 320x180 640x360)")
-    ap.add_argument("--backends", nargs="+", default=["onnxruntime", "torch"],
-                    help="model backends to include (default: onnxruntime torch)")
+    ap.add_argument("--sizes", nargs="+", help="input sizes WxH (default: 160x90 320x180 640x360; "
+                                               "with --gpu 640x360 960x540)")
+    ap.add_argument("--backends", nargs="+", default=["tensorrt", "onnxruntime", "torch"],
+                    help="model backends to include (default: tensorrt onnxruntime torch)")
+    ap.add_argument("--gpu", action="store_true",
+                    help="GPU backends only, plus their max abs difference from fp32 ONNX Runtime on the CPU")
     ap.add_argument("--threads", type=int, default=0, help="inference threads; 0 = all physical cores")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     ap.add_argument("--repeats", type=int, default=10, help="model-only calls per round (default 10)")
@@ -134,13 +166,17 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="vcam-sr-bench.json", help="JSON results file")
     args = ap.parse_args(argv)
     try:
-        sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes]
+        sizes = ([tuple(int(v) for v in s.lower().split("x")) for s in args.sizes] if args.sizes
+                 else list(GPU_SIZES if args.gpu else SIZES))
     except ValueError:
         raise VcamError(f"--sizes takes WIDTHxHEIGHT values such as 320x180, not {args.sizes}") from None
     logging.getLogger("vcam_sr.pipeline").setLevel(logging.WARNING)  # one line per run is noise here
-    methods = candidates(args.threads, args.peers, args.backends)
-    log.info("benchmarking %s at %s", ", ".join(methods), ", ".join(args.sizes))
-    rows = run_bench(methods, sizes, args.rounds, args.repeats, args.frames)
+    methods = candidates(args.threads, args.peers, args.backends, args.gpu)
+    if args.gpu and len(methods) == 1 + len([m for m in methods if m.startswith("opencv")]):
+        raise VcamError("--gpu found no GPU backend here (TensorRT, onnxruntime-gpu or torch with "
+                        "CUDA); run it on a machine with an NVIDIA GPU")
+    log.info("benchmarking %s at %s", ", ".join(methods), ", ".join(f"{w}x{h}" for w, h in sizes))
+    rows = run_bench(methods, sizes, args.rounds, args.repeats, args.frames, args.gpu)
     info = machine()
     print(f"\nmachine: {info['processor']}, {info['cpus']} CPUs, {info['platform']}, "
           f"threads {args.threads or 'auto'}")

@@ -4,6 +4,7 @@
     vcam-sr --source test --sink window      built-in test pattern, preview window
     vcam-sr --source talk.mp4 --sink file:talk_2x.mp4 --no-realtime
     vcam-sr bench                            speed of every backend on this machine
+    vcam-sr build-engine --flavour rtx       TensorRT engine for NVIDIA GPUs
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from vcam_sr.errors import VcamError
 EPILOG = """sources: a camera index (0, 1, ...), 'test' (moving test pattern), a video file or a
 stream URL.  sinks (repeat --sink for several): virtualcam, window, file:PATH.mp4, null.
 Options not given here come from --config (see config.yaml for every key), then the defaults.
-Other commands: 'vcam-sr bench --help'."""
+Other commands: 'vcam-sr bench --help', 'vcam-sr build-engine --help'."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="downscale the source by this factor first, e.g. 0.5, to simulate a poor link")
     ap.add_argument("--degrade-jpeg", type=int, dest="degrade_jpeg", metavar="QUALITY",
                     help="also JPEG-compress the source at this quality (1-100)")
-    ap.add_argument("-b", "--backend", help="auto (default), onnxruntime, torch or bicubic")
+    ap.add_argument("-b", "--backend", help="auto (default), tensorrt, onnxruntime, torch or bicubic")
     ap.add_argument("-m", "--model", help="bundled preset name (fast) or a model file path")
     ap.add_argument("--threads", type=int, help="inference threads; 0 = all physical cores")
     ap.add_argument("--sink", action="append", dest="sinks",
@@ -83,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
             from vcam_sr.bench import main as bench_main
 
             return bench_main(argv[1:])
+        if argv[:1] == ["build-engine"]:
+            from engine_build.build import main as build_main
+
+            return build_main(argv[1:])
         return run(argv)
     except VcamError as exc:
         print(f"vcam-sr: error: {exc}", file=sys.stderr)

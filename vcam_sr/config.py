@@ -39,7 +39,7 @@ class Config(_Section):
     camera: CameraOptions = CameraOptions()
     degrade: float = Field(1.0, gt=0.05, le=1.0)
     degrade_jpeg: Optional[int] = Field(None, ge=1, le=100)
-    backend: Literal["auto", "onnxruntime", "torch", "bicubic"] = "auto"
+    backend: Literal["auto", "tensorrt", "onnxruntime", "torch", "bicubic"] = "auto"
     model: str = "fast"
     threads: int = Field(0, ge=0, le=256)
     sinks: list[str] = ["virtualcam"]

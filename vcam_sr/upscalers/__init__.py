@@ -1,7 +1,8 @@
 """Inference backends behind one interface, and the one place that chooses between them.
 
-`auto` order: onnxruntime with a GPU execution provider > torch on CUDA > onnxruntime on the
-CPU > torch on the CPU > bicubic. The choice, and why, is logged.
+`auto` order: TensorRT (either flavour, on a CUDA GPU) > onnxruntime with a GPU execution
+provider > torch on CUDA > onnxruntime on the CPU > torch on the CPU > bicubic. The choice, and
+why, is logged.
 """
 from __future__ import annotations
 
@@ -36,6 +37,21 @@ def torch_device() -> str | None:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def tensorrt_ready() -> bool:
+    """A TensorRT flavour is installed and cuda-python sees a GPU."""
+    if not any(importlib.util.find_spec(m) for m in ("tensorrt", "tensorrt_rtx")):
+        return False
+    from engine_build.build import gpu_target
+
+    return gpu_target() is not None
+
+
+def _tensorrt(model: str) -> Upscaler:
+    from vcam_sr.upscalers.tensorrt import load_tensorrt
+
+    return load_tensorrt(resolve_model(model, ".onnx"))
+
+
 def _onnxruntime(model: str, threads: int, providers: list[str]) -> Upscaler:
     from vcam_sr.upscalers.onnxruntime import OnnxRuntimeUpscaler
 
@@ -53,6 +69,11 @@ def create_upscaler(backend: str = "auto", model: str = "fast", threads: int = 0
     providers, device = ort_providers(), torch_device()
     if backend == "bicubic":
         chosen, reason = BicubicUpscaler(), "requested"
+    elif backend == "tensorrt":
+        if not tensorrt_ready():
+            raise VcamError("the tensorrt backend needs a CUDA GPU, cuda-python and TensorRT; run "
+                            "pip install 'vcam-sr[trt]' on a machine with an NVIDIA GPU")
+        chosen, reason = _tensorrt(model), "requested"
     elif backend == "onnxruntime":
         if not providers:
             raise VcamError("the onnxruntime backend needs the onnxruntime package; "
@@ -66,12 +87,14 @@ def create_upscaler(backend: str = "auto", model: str = "fast", threads: int = 0
     elif backend == "auto":
         chosen, reason = _auto(model, threads, providers, device)
     else:
-        raise VcamError(f"unknown backend {backend!r}; choose auto, onnxruntime, torch or bicubic")
+        raise VcamError(f"unknown backend {backend!r}; choose auto, tensorrt, onnxruntime, torch or bicubic")
     log.info("backend: %s (%s)", chosen.describe(), reason)
     return chosen
 
 
 def _auto(model, threads, providers, device) -> tuple[Upscaler, str]:
+    if tensorrt_ready():
+        return _tensorrt(model), "auto: TensorRT and a CUDA GPU are present"
     if providers and providers[0] in GPU_PROVIDERS:
         return _onnxruntime(model, threads, providers), f"auto: onnxruntime has {providers[0]}"
     if device == "cuda":

@@ -1,0 +1,216 @@
+"""`vcam-sr build-engine`: trained weights -> fp16 ONNX -> serialized TensorRT engine.
+
+Two flavours with the same Python API shape:
+  rtx       TensorRT-RTX (pip install tensorrt-rtx-cu12): builds a portable engine ahead of time,
+            even without a GPU; it is specialised just in time on the user's RTX GPU.
+  tensorrt  TensorRT (pip install tensorrt, NVIDIA's index): builds for the GPU it runs on.
+Both get a strongly typed fp16 network from the fp16 ONNX (TensorRT 11 has no FP16 flag);
+TensorRT 10 gets the fp32 ONNX plus BuilderFlag.FP16. The engine takes and returns uint8 HWC
+frames (see io_wrapper.py). Built engines are cached (see cache.py).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import onnx
+
+from engine_build import cache
+from engine_build.io_wrapper import FRAME_IN, FRAME_OUT, wrap_uint8_hwc
+from vcam_sr.errors import VcamError
+
+log = logging.getLogger("engine_build")
+MODULES = {"rtx": "tensorrt_rtx", "tensorrt": "tensorrt"}
+
+
+def import_flavour(flavour: str = "auto"):
+    """(flavour name, imported module). auto prefers standard TensorRT (data-centre GPUs), then RTX."""
+    order = ["tensorrt", "rtx"] if flavour == "auto" else [flavour]
+    for name in order:
+        if name not in MODULES:
+            raise VcamError(f"unknown TensorRT flavour {name!r}; choose auto, rtx or tensorrt")
+        if importlib.util.find_spec(MODULES[name]) is not None:
+            return name, importlib.import_module(MODULES[name])
+    raise VcamError("no TensorRT is installed; run pip install tensorrt-rtx-cu12 (RTX GPUs, builds "
+                    "without a GPU) or install tensorrt from NVIDIA's index (data-centre GPUs)")
+
+
+def gpu_target() -> str | None:
+    """'<name> sm<major><minor>' of CUDA device 0, or None without a usable GPU."""
+    try:
+        from cuda.bindings import runtime as cudart
+    except ImportError:
+        return None
+    err, prop = cudart.cudaGetDeviceProperties(0)
+    if err != cudart.cudaError_t.cudaSuccess:
+        return None
+    name = prop.name.decode() if isinstance(prop.name, bytes) else str(prop.name)
+    return f"{name.strip(chr(0))} sm{prop.major}{prop.minor}"
+
+
+def default_profile(width: int, height: int) -> tuple:
+    """min / opt / max input sizes around the camera size."""
+    return ((max(16, width // 4), max(16, height // 4)), (width, height),
+            (max(width, 960), max(height, 540)))
+
+
+def progress_monitor(trt):
+    """A TensorRT IProgressMonitor: one updating line on a terminal, top-level phases in logs."""
+    tty = sys.stderr.isatty()
+
+    class Monitor(trt.IProgressMonitor):
+        def __init__(self):
+            trt.IProgressMonitor.__init__(self)
+            self.steps = {}
+
+        def phase_start(self, phase_name, parent_phase, num_steps):
+            self.steps[phase_name] = num_steps
+            if parent_phase is None and not tty:
+                log.info("building engine: %s", phase_name)
+
+        def step_complete(self, phase_name, step):
+            if tty:
+                sys.stderr.write(f"\rbuilding engine: {phase_name} {step + 1}/{self.steps[phase_name]}\033[K")
+            return True  # False would cancel the build
+
+        def phase_finish(self, phase_name):
+            self.steps.pop(phase_name, None)
+            if tty and not self.steps:
+                sys.stderr.write("\n")
+
+    return Monitor()
+
+
+def _network_onnx(onnx_path: Path, strongly_typed: bool) -> bytes:
+    """The uint8-wrapped graph to parse: fp16 weights for strongly typed builds, else fp32."""
+    model = onnx.load(str(onnx_path))
+    if strongly_typed:
+        from onnxconverter_common import float16
+
+        model = float16.convert_float_to_float16(model, keep_io_types=True)
+    return wrap_uint8_hwc(model).SerializeToString()
+
+
+def build_engine(onnx_path: str | Path, flavour: str = "auto", profile: tuple | None = None,
+                 workspace_mb: int = 1024, folder: Path | None = None, force: bool = False) -> Path:
+    """Return the path of a cached or freshly built engine for `onnx_path`."""
+    onnx_path = Path(onnx_path)
+    if not onnx_path.is_file():
+        raise VcamError(f"ONNX model {onnx_path} does not exist; export one with engine_build/export.py")
+    flavour, trt = import_flavour(flavour)
+    profile = tuple(tuple(s) for s in (profile or default_profile(640, 360)))
+    target = gpu_target()
+    if flavour == "rtx":
+        target = "portable"  # AOT engines run on any supported RTX GPU; JIT specialises there
+    elif target is None:
+        raise VcamError("standard TensorRT builds an engine for the GPU it runs on and no CUDA GPU "
+                        "was found; use --flavour rtx to build a portable engine without a GPU")
+    key = cache.EngineKey(flavour, trt.__version__, target, cache.sha256(onnx_path), profile)
+    folder = folder or cache.cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = cache.engine_path(key, onnx_path.stem, folder)
+    reason = "--force was given" if force else cache.reason_to_rebuild(path, key)
+    if reason is None:
+        log.info("engine cache hit: %s", path)
+        return path
+    log.info("building engine (%s): %s, %s %s, target %s", reason, onnx_path.name, flavour,
+             trt.__version__, target)
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    trt_major = int(trt.__version__.split(".")[0])
+    strongly_typed = flavour == "rtx" or trt_major >= 11
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(_network_onnx(onnx_path, strongly_typed)):
+        errors = "; ".join(parser.get_error(i).desc() for i in range(parser.num_errors))
+        raise VcamError(f"TensorRT could not parse {onnx_path} ({errors}); re-export it")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
+    if not strongly_typed:
+        config.set_flag(trt.BuilderFlag.FP16)
+    (w0, h0), (w1, h1), (w2, h2) = profile
+    opt_profile = builder.create_optimization_profile()
+    opt_profile.set_shape(FRAME_IN, (1, h0, w0, 3), (1, h1, w1, 3), (1, h2, w2, 3))
+    config.add_optimization_profile(opt_profile)
+    timing_path = folder / f"timing-{flavour}-{trt.__version__}.cache"
+    if flavour == "tensorrt":  # TensorRT-RTX tunes just in time and has no timing cache
+        timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.exists() else b"")
+        config.set_timing_cache(timing, ignore_mismatch=True)
+    config.progress_monitor = progress_monitor(trt)
+
+    start = time.monotonic()
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise VcamError(f"TensorRT failed to build an engine from {onnx_path}; run with "
+                        "--log-level debug to see the builder's messages")
+    seconds = time.monotonic() - start
+    fd, tmp = tempfile.mkstemp(suffix=".engine", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        f.write(serialized)
+    os.replace(tmp, path)
+    if flavour == "tensorrt":
+        timing_path.write_bytes(bytes(config.get_timing_cache().serialize()))
+    cache.record(path, key, {"onnx": onnx_path.name, "input": FRAME_IN, "output": FRAME_OUT,
+                             "precision": "fp16", "build_seconds": round(seconds, 2),
+                             "bytes": path.stat().st_size})
+    log.info("built %s engine in %.1f s: %s (%.0f KB), profile min %s opt %s max %s, target %s",
+             flavour, seconds, path, path.stat().st_size / 1024, *profile, target)
+    return path
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        return w, h
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x360, not {text!r}") from None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="vcam-sr build-engine", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="fast",
+                    help="bundled preset (fast), an .onnx file, or a training checkpoint .pt")
+    ap.add_argument("--flavour", default="auto", choices=["auto", "rtx", "tensorrt"])
+    ap.add_argument("--config", help="vcam-sr config; its camera size sets the optimal profile")
+    ap.add_argument("--min", type=_size, help="smallest input WxH (default: a quarter of the camera size)")
+    ap.add_argument("--opt", type=_size, help="optimal input WxH (default: the camera size)")
+    ap.add_argument("--max", type=_size, help="largest input WxH (default: at least 960x540)")
+    ap.add_argument("--workspace-mb", type=int, default=1024, help="builder workspace limit (MiB)")
+    ap.add_argument("--cache-dir", type=Path, help="engine cache folder (default: user cache dir)")
+    ap.add_argument("--force", action="store_true", help="rebuild even when a cached engine fits")
+    args = ap.parse_args(argv)
+
+    from vcam_sr.config import load_config
+    from vcam_sr.models import resolve_model
+
+    cfg = load_config(args.config)
+    cam_w = round(cfg.camera.width * cfg.degrade)
+    cam_h = round(cfg.camera.height * cfg.degrade)
+    lo, opt, hi = default_profile(*(args.opt or (cam_w, cam_h)))
+    profile = (args.min or lo, args.opt or opt, args.max or hi)
+    model = Path(args.model)
+    if model.suffix == ".pt":
+        from engine_build.export import export_onnx, load_checkpoint
+
+        net, ckpt = load_checkpoint(model)
+        onnx_path = export_onnx(net, (args.cache_dir or cache.cache_dir()) / f"{model.stem}.onnx",
+                                preset=ckpt["preset"])
+    else:
+        onnx_path = resolve_model(args.model, ".onnx")
+    path = build_engine(onnx_path, args.flavour, profile, args.workspace_mb, args.cache_dir, args.force)
+    meta = cache.read_metadata(path)
+    print(f"engine: {path}\n  flavour {meta['key']['flavour']} {meta['key']['version']}, target "
+          f"{meta['key']['target']}, {meta['precision']}, {meta['bytes'] / 1024:.0f} KB, built in "
+          f"{meta['build_seconds']} s\n  profile min/opt/max {meta['key']['profile']}, "
+          f"io {meta['input']} -> {meta['output']} (uint8 HWC)")
+    return 0

@@ -1,0 +1,121 @@
+"""TensorRT path: a real TensorRT-RTX engine built on this CPU-only machine, the engine cache,
+and the GPU backends (skipped where there is no CUDA GPU)."""
+import hashlib
+import importlib.util
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from conftest import assert_clean_error, real_frames, run_cli
+from engine_build import cache
+from engine_build.io_wrapper import FRAME_IN, FRAME_OUT, wrap_uint8_hwc
+from vcam_sr.models import resolve_model
+from vcam_sr.upscalers import create_upscaler, tensorrt_ready
+
+HAS_RTX = importlib.util.find_spec("tensorrt_rtx") is not None
+needs_rtx = pytest.mark.skipif(not HAS_RTX, reason="tensorrt-rtx-cu12 is not installed")
+PROFILE = ((80, 48), (320, 180), (640, 360))
+
+
+def test_uint8_wrapper_does_the_runtime_normalisation_inside_the_graph():
+    import onnx
+    import onnxruntime as ort
+
+    wrapped = wrap_uint8_hwc(onnx.load(str(resolve_model("fast"))))
+    sess = ort.InferenceSession(wrapped.SerializeToString(), providers=["CPUExecutionProvider"])
+    frame = real_frames(1, 53, 37)[0]
+    ours = sess.run([FRAME_OUT], {FRAME_IN: frame[None]})[0][0]
+    with create_upscaler("onnxruntime") as up:
+        expected = up.upscale(frame)
+    assert ours.dtype == np.uint8 and ours.shape == (74, 106, 3)
+    assert np.abs(ours.astype(int) - expected.astype(int)).max() <= 1
+
+
+@needs_rtx
+def test_rtx_engine_is_built_on_cpu_and_the_cache_reuses_or_rebuilds_it(tmp_path, caplog):
+    from engine_build.build import build_engine
+
+    caplog.set_level(logging.INFO)
+    path = build_engine(resolve_model("fast"), "rtx", PROFILE, folder=tmp_path)
+    meta = cache.read_metadata(path)
+    assert meta["key"]["flavour"] == "rtx" and meta["key"]["target"] == "portable"
+    assert [tuple(s) for s in meta["key"]["profile"]] == list(PROFILE)
+    assert meta["engine_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert path.stat().st_size > 10_000
+
+    import tensorrt_rtx as trt  # the header check needs no GPU; full deserialisation does
+
+    runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
+    _, diagnostics = runtime.get_engine_validity(path.read_bytes()[: runtime.engine_header_size])
+    assert not diagnostics & int(trt.EngineInvalidityDiagnostics.MALFORMED_ENGINE)
+
+    caplog.clear()
+    mtime = path.stat().st_mtime_ns
+    assert build_engine(resolve_model("fast"), "rtx", PROFILE, folder=tmp_path) == path
+    assert "cache hit" in caplog.text and path.stat().st_mtime_ns == mtime
+
+    data = bytearray(path.read_bytes())
+    data[100:132] = bytes(32)
+    path.write_bytes(bytes(data))
+    caplog.clear()
+    build_engine(resolve_model("fast"), "rtx", PROFILE, folder=tmp_path)
+    assert "damaged" in caplog.text
+    assert cache.reason_to_rebuild(path, cache.EngineKey(**{**meta["key"], "profile": PROFILE})) is None
+
+    side = path.with_suffix(".json")
+    side.write_text(json.dumps({**json.loads(side.read_text()), "key": {"flavour": "other"}}))
+    caplog.clear()
+    build_engine(resolve_model("fast"), "rtx", PROFILE, folder=tmp_path)
+    assert "another flavour" in caplog.text
+
+
+@needs_rtx
+def test_build_engine_command_takes_its_profile_from_the_camera_config(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("camera: {width: 320, height: 180}\n")
+    proc = run_cli("build-engine", "--flavour", "rtx", "--config", str(cfg), "--cache-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "[[80, 45], [320, 180], [960, 540]]" in proc.stdout
+    assert "target portable" in proc.stdout and len(list(tmp_path.glob("*.engine"))) == 1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="standard TensorRT is installed")
+def test_standard_tensorrt_missing_is_a_clear_error(tmp_path):
+    assert_clean_error(run_cli("build-engine", "--flavour", "tensorrt", "--cache-dir", str(tmp_path)),
+                       "tensorrt")
+
+
+def test_tensorrt_backend_without_a_gpu_is_a_clear_error():
+    if tensorrt_ready():
+        pytest.skip("a GPU with TensorRT is present")
+    assert_clean_error(run_cli("--source", "test", "--backend", "tensorrt", "--sink", "null"),
+                       "tensorrt", "GPU")
+
+
+@pytest.mark.skipif(not tensorrt_ready(), reason="needs a CUDA GPU with TensorRT and cuda-python")
+def test_tensorrt_backend_on_a_real_gpu_matches_the_cpu():
+    frame = real_frames(1, 320, 180)[0]
+    with create_upscaler("tensorrt") as gpu, create_upscaler("onnxruntime") as cpu:
+        diff = np.abs(gpu.upscale(frame).astype(int) - cpu.upscale(frame).astype(int))
+    assert diff.max() <= 4  # fp16 engine against fp32 CPU
+
+
+def _cuda() -> bool:
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _cuda(), reason="needs torch with a CUDA GPU")
+def test_torch_cuda_backend_with_graphs_matches_the_cpu():
+    frames = real_frames(3, 320, 180)
+    with create_upscaler("torch") as gpu, create_upscaler("onnxruntime") as cpu:
+        assert gpu.name == "torch-cuda"
+        for frame in frames:  # the same graph replays for each frame of one size
+            diff = np.abs(gpu.upscale(frame).astype(int) - cpu.upscale(frame).astype(int))
+            assert diff.max() <= 4
+        assert len(gpu.graphs) == 1

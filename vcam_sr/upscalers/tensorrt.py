@@ -1,0 +1,110 @@
+"""TensorRT backend (TensorRT-RTX or standard TensorRT), written to NVIDIA's TRT 10+ API:
+tensors bound by name (set_input_shape, set_tensor_address), execute_async_v3 on one CUDA
+stream, pinned host buffers. The engine takes and returns uint8 HWC frames, so normalisation
+runs on the GPU (engine_build/io_wrapper.py). CUDA memory comes from cuda-python."""
+from __future__ import annotations
+
+import ctypes
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from engine_build.io_wrapper import FRAME_IN, FRAME_OUT
+from vcam_sr.errors import VcamError
+from vcam_sr.upscalers.base import SCALE, Upscaler
+
+log = logging.getLogger("vcam_sr.tensorrt")
+
+
+def _cuda(result):
+    """Unwrap a cuda-python (error, value...) tuple, raising on error."""
+    from cuda.bindings import runtime as cudart
+
+    err, *values = result
+    if err != cudart.cudaError_t.cudaSuccess:
+        raise RuntimeError(f"CUDA error {err}")
+    return values[0] if len(values) == 1 else values
+
+
+class EngineLoadError(RuntimeError):
+    """The engine file could not be deserialised (stale, foreign or damaged): rebuild it."""
+
+
+class TensorRTUpscaler(Upscaler):
+    name = "tensorrt"
+
+    def __init__(self, engine_path: Path, trt):
+        from cuda.bindings import runtime as cudart
+
+        self.cudart, self.trt = cudart, trt
+        self.engine_path = Path(engine_path)
+        self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = self.runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
+        if self.engine is None:
+            raise EngineLoadError(f"{self.engine_path.name} could not be deserialised")
+        self.context = self.engine.create_execution_context()
+        self.stream = _cuda(cudart.cudaStreamCreate())
+        self.min_shape, _, self.max_shape = self.engine.get_tensor_profile_shape(FRAME_IN, 0)
+        self.size = None
+        self._buffers: list = []
+
+    def _allocate(self, h: int, w: int) -> None:
+        self._free()
+        n_in, n_out = h * w * 3, h * w * 3 * SCALE * SCALE
+        cudart = self.cudart
+        self.d_in, self.d_out = _cuda(cudart.cudaMalloc(n_in)), _cuda(cudart.cudaMalloc(n_out))
+        self.h_in, self.h_out = _cuda(cudart.cudaMallocHost(n_in)), _cuda(cudart.cudaMallocHost(n_out))
+        self._buffers = [("device", self.d_in), ("device", self.d_out), ("host", self.h_in), ("host", self.h_out)]
+        self.in_view = np.ctypeslib.as_array((ctypes.c_uint8 * n_in).from_address(self.h_in))
+        self.out_view = np.ctypeslib.as_array((ctypes.c_uint8 * n_out).from_address(self.h_out))
+        self.context.set_input_shape(FRAME_IN, (1, h, w, 3))
+        self.context.set_tensor_address(FRAME_IN, self.d_in)
+        self.context.set_tensor_address(FRAME_OUT, self.d_out)
+        self.size, self.n_in, self.n_out = (h, w), n_in, n_out
+
+    def upscale(self, frame: np.ndarray) -> np.ndarray:
+        h, w = frame.shape[:2]
+        if not (self.min_shape[1] <= h <= self.max_shape[1] and self.min_shape[2] <= w <= self.max_shape[2]):
+            raise VcamError(f"a {w}x{h} frame is outside the engine's profile ({self.min_shape[2]}x"
+                            f"{self.min_shape[1]} to {self.max_shape[2]}x{self.max_shape[1]}); rebuild it "
+                            "with vcam-sr build-engine --min/--max")
+        if (h, w) != self.size:
+            self._allocate(h, w)
+        cudart = self.cudart
+        self.in_view[:] = frame.reshape(-1)
+        _cuda(cudart.cudaMemcpyAsync(self.d_in, self.h_in, self.n_in,
+                                     cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, self.stream))
+        if not self.context.execute_async_v3(self.stream):
+            raise RuntimeError("TensorRT execution failed")
+        _cuda(cudart.cudaMemcpyAsync(self.h_out, self.d_out, self.n_out,
+                                     cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, self.stream))
+        _cuda(cudart.cudaStreamSynchronize(self.stream))
+        return self.out_view.reshape(h * SCALE, w * SCALE, 3).copy()
+
+    def _free(self) -> None:
+        for kind, ptr in self._buffers:
+            (self.cudart.cudaFree if kind == "device" else self.cudart.cudaFreeHost)(ptr)
+        self._buffers = []
+
+    def close(self) -> None:
+        self._free()
+        if getattr(self, "stream", None) is not None:
+            self.cudart.cudaStreamDestroy(self.stream)
+            self.stream = None
+
+    def describe(self) -> str:
+        return f"tensorrt {self.trt.__version__} ({self.trt.__name__}), engine {self.engine_path.name}, fp16"
+
+
+def load_tensorrt(model_onnx: Path, flavour: str = "auto") -> TensorRTUpscaler:
+    """Build the engine on first use (logged), load it, and rebuild once if it will not load."""
+    from engine_build.build import build_engine, import_flavour
+
+    _, trt = import_flavour(flavour)
+    path = build_engine(model_onnx, flavour)
+    try:
+        return TensorRTUpscaler(path, trt)
+    except EngineLoadError as exc:
+        log.warning("rebuilding engine: %s", exc)
+        return TensorRTUpscaler(build_engine(model_onnx, flavour, force=True), trt)
