@@ -43,7 +43,7 @@ class VirtualCamSink(Sink):
             raise VcamError(f"unknown virtual camera backend {self.backend!r}; choose one of "
                             f"{', '.join(pyvirtualcam.camera.BACKENDS)} or leave it unset") from None
         except RuntimeError as exc:
-            reason = str(exc).splitlines()[0]
+            reason = str(exc).splitlines()[0].split("?")[0].split(". ")[0]
             raise VcamError(f"no virtual camera device is available ({reason}); to create one, "
                             f"{setup_help()}") from None
         log.info("virtual camera: %s via %s, %dx%d @ %g fps", self.camera.device,

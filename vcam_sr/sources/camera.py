@@ -22,6 +22,7 @@ class CameraSource(Source):
     def __init__(self, index: int, width: int = 640, height: int = 360, fps: float = 30,
                  mjpg: bool = True):
         api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our message says it better
         self.cap = cv2.VideoCapture(index, api)
         if not self.cap.isOpened():
             self.cap.release()
