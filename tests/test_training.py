@@ -28,6 +28,17 @@ def tiny_config(tmp_path: Path, data: Path, **train_overrides) -> Path:
     return path
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "training" / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_preset_config_is_complete(path):
+    from engine_build.networks import PRESETS
+
+    reference = yaml.safe_load((REPO / "training" / "configs" / "fast.yaml").read_text())
+    cfg = yaml.safe_load(path.read_text())
+    assert cfg["preset"] == path.stem and cfg["preset"] in PRESETS
+    for section in ("data", "train", "gan"):
+        assert set(cfg[section]) == set(reference[section])
+
+
 def test_loads_images_and_video_frames(tiny_data):
     pool = load_hr_pool(tiny_data / "train", frames_per_video=4, min_size=48)
     assert len(pool) == 6 + 4  # six photographs, four frames sampled from the clip

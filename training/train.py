@@ -5,7 +5,8 @@
 
 Phase 1 (train.steps) minimises a pixel loss; phase 2 (gan.steps, optional) is the Fast-SRGAN
 recipe: pixel + VGG19 perceptual + adversarial. Checkpoints go to OUT/last.pt every
-train.ckpt_every steps (`--resume` continues from it); OUT/best.pt keeps the best validation PSNR.
+train.ckpt_every steps (`--resume` continues from it); OUT/best.pt keeps the best validation PSNR
+of phase 1 (a GAN run's result is OUT/last.pt).
 """
 from __future__ import annotations
 
@@ -205,7 +206,7 @@ def main(argv=None) -> int:
             writer.add_image(f"sample/{name}", sample, step, dataformats="HWC")
             summary = ", ".join(f"{k} {v['psnr']:.3f} dB" for k, v in scores.items())
             tqdm.write(f"step {step}: val {summary}")
-            if mean_psnr > best_psnr:
+            if mean_psnr > best_psnr and not gan_phase:  # GAN results are judged by eye, not PSNR
                 best_psnr = mean_psnr
                 save_atomic(checkpoint(), out / "best.pt")
         if step % train_cfg["ckpt_every"] == 0 or step == total:
