@@ -58,8 +58,12 @@ def onnx_upscaler(path: str | os.PathLike, threads: int = 2) -> Upscale:
     return OnnxRuntimeUpscaler(Path(path), ["CPUExecutionProvider"], threads).upscale
 
 
-def find_peers(folder: str | os.PathLike) -> dict[str, Upscale]:
-    return {f"opencv {p.stem}": OpenCVDnnUpscaler(p).upscale for p in find_peer_models(folder)}
+def peer_cost(pb_path: Path) -> dict:
+    """Parameters and GFLOPs at 640x360 of an OpenCV peer (they run on the Y channel only)."""
+    OpenCVDnnUpscaler(pb_path)  # registers the DepthToSpace layer the .pb needs
+    net = cv2.dnn.readNet(str(pb_path))
+    shape = (1, 1, 360, 640)
+    return {"params": net.getMemoryConsumption(shape)[0] // 4, "gflops_640x360": net.getFLOPS(shape) / 1e9}
 
 
 def score_sets(upscale: Upscale, sets: dict[str, list], crops_to: Path | None = None,
@@ -161,8 +165,9 @@ def main(argv=None) -> int:
         sets = {s: load_val_set(args.val, s) for s in args.sets}
         methods: dict[str, Upscale] = {"bicubic (PIL, a=-0.5)": pil_bicubic,
                                        "cv2 INTER_CUBIC (a=-0.75)": cv2_cubic}
-        if args.peers:
-            methods.update(find_peers(args.peers))
+        peers = find_peer_models(args.peers) if args.peers else []
+        for path in peers:
+            methods[f"opencv {path.stem}"] = OpenCVDnnUpscaler(path).upscale
         for path in args.checkpoint:
             from engine_build.export import load_checkpoint
 
@@ -187,9 +192,9 @@ def main(argv=None) -> int:
     if args.cost:
         sizes = ((320, 180), (640, 360))
         costs["bicubic (cv2)"] = time_ms(cv2_cubic, sizes, 20)
-        for label, fn in methods.items():
-            if label.startswith("opencv"):
-                costs[label] = time_ms(fn, sizes, 5)
+        for path in peers:
+            label = f"opencv {path.stem}"
+            costs[label] = {**peer_cost(path), **time_ms(methods[label], sizes, 5)}
         for path in args.onnx:
             costs[f"{Path(path).name} (onnxruntime, 2 threads)"] = onnx_cost(path)
         report += "\n\n" + cost_markdown(costs)

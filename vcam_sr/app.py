@@ -25,8 +25,8 @@ def _check_not_overwriting_input(cfg: Config) -> None:
 def build_pipeline(cfg: Config, realtime: bool = True) -> Pipeline:
     """Open source, upscaler and sinks as configured; closes what was opened if a later part fails."""
     _check_not_overwriting_input(cfg)
-    sinks = [open_sink(s, cfg.virtualcam.backend, cfg.virtualcam.device, cfg.window.side_by_side)
-             for s in cfg.sinks]
+    sinks = [open_sink(s, cfg.virtualcam.backend, cfg.virtualcam.device, cfg.window.side_by_side,
+                       realtime) for s in cfg.sinks]
     cam = cfg.camera
     source = open_source(cfg.source, cam.width, cam.height, cam.fps, cam.mjpg, cfg.loop,
                          cfg.degrade, cfg.degrade_jpeg, realtime)

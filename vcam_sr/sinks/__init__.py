@@ -9,7 +9,7 @@ SINK_NAMES = "virtualcam, window, file:PATH, null"
 
 
 def open_sink(spec: str, virtualcam_backend: str | None = None, virtualcam_device: str | None = None,
-              side_by_side: bool = False) -> Sink:
+              side_by_side: bool = False, realtime: bool = True) -> Sink:
     """A sink from its command-line spelling (not yet opened)."""
     if spec == "virtualcam":
         from vcam_sr.sinks.virtualcam import VirtualCamSink
@@ -22,7 +22,7 @@ def open_sink(spec: str, virtualcam_backend: str | None = None, virtualcam_devic
     if spec.startswith("file:") and len(spec) > 5:
         from vcam_sr.sinks.file import FileSink
 
-        return FileSink(spec[5:])
+        return FileSink(spec[5:], wall_clock=realtime)
     if spec == "null":
         return NullSink()
     raise VcamError(f"unknown sink {spec!r}; choose from {SINK_NAMES}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import fractions
 import logging
 import os
+import time
 from pathlib import Path
 
 import av
@@ -18,10 +19,13 @@ log = logging.getLogger("vcam_sr.file")
 class FileSink(Sink):
     name = "file"
 
-    def __init__(self, path: str | os.PathLike, crf: int = 18):
+    def __init__(self, path: str | os.PathLike, crf: int = 18, wall_clock: bool = True):
+        """`wall_clock`: time-stamp frames by when they arrive, so a live run that dropped frames
+        still plays at true speed; otherwise frame i is at i / fps (offline conversion)."""
         self.path = Path(path)
         self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
-        self.crf, self.container, self.frames = crf, None, 0
+        self.crf, self.wall_clock, self.container, self.frames = crf, wall_clock, None, 0
+        self.start, self.last_pts = None, -1
 
     def open(self, width: int, height: int, fps: float) -> None:
         if not self.path.parent.is_dir():
@@ -35,9 +39,17 @@ class FileSink(Sink):
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = "yuv420p"
         self.stream.options = {"crf": str(self.crf), "preset": "veryfast"}
+        self.fps = fps
 
     def write(self, frame: np.ndarray, source_frame: np.ndarray) -> None:
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        if self.wall_clock:
+            now = time.monotonic()
+            self.start = self.start if self.start is not None else now
+            pts = max(self.last_pts + 1, round((now - self.start) * self.fps))
+        else:
+            pts = self.frames
+        video_frame.pts = self.last_pts = pts
         self.container.mux(self.stream.encode(video_frame))
         self.frames += 1
 
