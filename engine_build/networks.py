@@ -253,7 +253,3 @@ def strip_compile_prefix(state_dict: dict) -> dict:
                 k = k[len(prefix):]
         out[k] = v
     return out
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

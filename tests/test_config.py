@@ -1,5 +1,4 @@
 """Configuration: the documented file equals the defaults; bad values are named clearly."""
-from pathlib import Path
 
 import pytest
 import yaml

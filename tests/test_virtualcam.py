@@ -1,7 +1,6 @@
 """The virtualcam sink, through pyvirtualcam itself."""
 import glob
 
-import numpy as np
 import pytest
 import pyvirtualcam
 
