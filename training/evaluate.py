@@ -101,11 +101,14 @@ def onnx_cost(path: str | os.PathLike, sizes=((320, 180), (640, 360)), repeats: 
 
     model = shape_inference.infer_shapes(onnx.load(str(path)))
     params = sum(numpy_helper.to_array(t).size for t in model.graph.initializer)
-    inits = {t.name: numpy_helper.to_array(t).shape for t in model.graph.initializer}
+    shapes = {t.name: numpy_helper.to_array(t).shape for t in model.graph.initializer}
+    for node in model.graph.node:  # int8 QDQ graphs feed convs through DequantizeLinear
+        if node.op_type == "DequantizeLinear" and node.input[0] in shapes:
+            shapes[node.output[0]] = shapes[node.input[0]]
     macs_per_lr_pixel = 0
     for node in model.graph.node:
         if node.op_type == "Conv":
-            cout, cin_per_group, kh, kw = inits[node.input[1]]
+            cout, cin_per_group, kh, kw = shapes[node.input[1]]
             macs_per_lr_pixel += cout * cin_per_group * kh * kw
     run = onnx_upscaler(path, threads)
     return {"params": int(params), "gflops_640x360": 2 * macs_per_lr_pixel * 640 * 360 / 1e9,
