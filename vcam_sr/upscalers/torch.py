@@ -58,7 +58,7 @@ class TorchUpscaler(Upscaler):
 
     @torch.inference_mode()
     def upscale(self, frame: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(frame))
+        x = torch.from_numpy(np.require(frame, requirements=["C", "W"]))  # copies only read-only input
         if not self.cuda:
             return self._forward(x).numpy()
         if x.shape not in self.graphs:
