@@ -37,4 +37,4 @@ def build_pipeline(cfg: Config, realtime: bool = True) -> Pipeline:
         raise
     log.info("source: %s", source.describe())
     return Pipeline(source, upscaler, sinks, fps=cfg.max_fps, max_frames=cfg.frames,
-                    stats_every=1.0 if cfg.stats else None, realtime=realtime)
+                    stats_every=1.0 if cfg.stats else None, realtime=realtime, progress=not realtime)

@@ -22,13 +22,17 @@ Other commands: 'vcam-sr bench --help', 'vcam-sr build-engine --help'."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="vcam-sr", description=__doc__.split("\n\n")[0].strip("`: "),
-                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    examples = __doc__.split("\n\n", 1)[1]
+    ap = argparse.ArgumentParser(
+        prog="vcam-sr", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Real-time 2x super-resolution: camera (or video, stream, test pattern) -> "
+                    "trained generator -> virtual camera, preview window or file.",
+        epilog="examples:\n" + examples + "\n" + EPILOG)
     ap.add_argument("--config", help="YAML file of options (see config.yaml)")
     ap.add_argument("-s", "--source", help="camera index, 'test', video file or stream URL (default 0)")
-    ap.add_argument("--width", type=int, dest="camera.width", help="camera / test width to ask for (640)")
-    ap.add_argument("--height", type=int, dest="camera.height", help="camera / test height (360)")
-    ap.add_argument("--fps", type=float, dest="camera.fps", help="camera / test frame rate (30)")
+    ap.add_argument("--width", type=int, dest="camera.width", metavar="W", help="camera / test width to ask for (640)")
+    ap.add_argument("--height", type=int, dest="camera.height", metavar="H", help="camera / test height (360)")
+    ap.add_argument("--fps", type=float, dest="camera.fps", metavar="FPS", help="camera / test frame rate (30)")
     ap.add_argument("--no-mjpg", action="store_false", dest="camera.mjpg", default=None,
                     help="do not ask the camera for MJPG")
     ap.add_argument("--loop", action="store_true", default=None, help="loop a video file")
@@ -41,9 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, help="inference threads; 0 = all physical cores")
     ap.add_argument("--sink", action="append", dest="sinks",
                     help="where frames go: virtualcam (default), window, file:PATH, null")
-    ap.add_argument("--virtualcam-backend", dest="virtualcam.backend",
+    ap.add_argument("--virtualcam-backend", dest="virtualcam.backend", metavar="NAME",
                     help="pyvirtualcam backend: v4l2loopback, obs, unitycapture")
-    ap.add_argument("--virtualcam-device", dest="virtualcam.device", help="e.g. /dev/video10")
+    ap.add_argument("--virtualcam-device", dest="virtualcam.device", metavar="DEVICE", help="e.g. /dev/video10")
     ap.add_argument("--side-by-side", action="store_true", dest="window.side_by_side", default=None,
                     help="window sink shows source | upscaled")
     ap.add_argument("--max-fps", type=float, dest="max_fps", help="cap the output frame rate")

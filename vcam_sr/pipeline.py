@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Sequence
 
+from tqdm import tqdm
+
 from vcam_sr.sinks.base import Sink
 from vcam_sr.sources.base import Pacer, Source
 from vcam_sr.stats import Stats
@@ -22,8 +24,10 @@ log = logging.getLogger("vcam_sr.pipeline")
 class Pipeline:
     def __init__(self, source: Source, upscaler: Upscaler, sinks: Sequence[Sink],
                  fps: float | None = None, max_frames: int | None = None,
-                 stats_every: float | None = None, realtime: bool = True):
+                 stats_every: float | None = None, realtime: bool = True, progress: bool = False):
+        """`progress`: show a tqdm bar (for offline conversion of a whole file)."""
         self.source, self.upscaler, self.sinks = source, upscaler, list(sinks)
+        self.progress = progress
         self.fps = fps or source.fps
         self.max_frames, self.stats_every, self.realtime = max_frames, stats_every, realtime
         self.stats = Stats()
@@ -50,6 +54,8 @@ class Pipeline:
             capture = threading.Thread(target=self._capture, name="capture", daemon=True)
             capture.start()
         pacer = Pacer(self.fps) if self.realtime and self.fps < self.source.fps else None
+        total = self.max_frames or getattr(self.source, "frame_count", None)
+        bar = tqdm(total=total, unit="frame", desc="upscaling", disable=not self.progress)
         next_report = time.monotonic() + (self.stats_every or 0)
         try:
             while not self._stop.is_set():
@@ -59,6 +65,7 @@ class Pipeline:
                 if item is None:
                     break
                 self._process(*item)
+                bar.update(1)
                 if self.max_frames and self.stats.frames >= self.max_frames:
                     break
                 if any(s.wants_stop for s in self.sinks):
@@ -67,6 +74,7 @@ class Pipeline:
                     log.info("%s", self.stats.interval_line())
                     next_report = time.monotonic() + self.stats_every
         finally:
+            bar.close()
             self._stop.set()
             with self._cond:
                 self._cond.notify_all()
