@@ -1,12 +1,14 @@
 """Every inference backend against bicubic on real images: model backends must score higher."""
 import importlib.util
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from conftest import VAL, needs_shared
 from vcam_sr import create_upscaler
-from vcam_sr.upscalers import ort_providers
+from vcam_sr.upscalers import nvidia_driver_present, ort_providers
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -55,6 +57,14 @@ def test_auto_picks_onnxruntime_on_a_cpu_machine(caplog):
         assert up.name == "onnxruntime"
     assert "CPUExecutionProvider" in caplog.text and "auto:" in caplog.text
     assert ort_providers()[-1] == "CPUExecutionProvider"
+
+
+@pytest.mark.skipif(nvidia_driver_present(), reason="an NVIDIA driver is present, so torch may be asked")
+def test_choosing_a_cpu_backend_never_imports_torch():
+    code = ("import sys, vcam_sr; up = vcam_sr.create_upscaler('auto'); "
+            "print(up.name, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["onnxruntime", "False"]
 
 
 @pytest.mark.skipif("CUDAExecutionProvider" not in ort_providers(), reason="no CUDA execution provider here")

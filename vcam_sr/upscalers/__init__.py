@@ -6,8 +6,10 @@ why, is logged.
 """
 from __future__ import annotations
 
+import ctypes.util
 import importlib.util
 import logging
+from pathlib import Path
 
 from vcam_sr.errors import VcamError
 from vcam_sr.models import resolve_model
@@ -28,10 +30,18 @@ def ort_providers() -> list[str]:
     return [p for p in GPU_PROVIDERS if p in available] + ["CPUExecutionProvider"]
 
 
+def nvidia_driver_present() -> bool:
+    """Whether an NVIDIA driver is visible, checked without importing any CUDA library."""
+    return Path("/proc/driver/nvidia").exists() or ctypes.util.find_library("cuda") is not None
+
+
 def torch_device() -> str | None:
-    """'cuda', 'cpu', or None when torch is not installed."""
+    """'cuda', 'cpu', or None when torch is not installed. torch is imported only where an
+    NVIDIA driver exists, so choosing a CPU backend never pays for (or depends on) torch."""
     if importlib.util.find_spec("torch") is None:
         return None
+    if not nvidia_driver_present():
+        return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -39,7 +49,7 @@ def torch_device() -> str | None:
 
 def tensorrt_ready() -> bool:
     """A TensorRT flavour is installed and cuda-python sees a GPU."""
-    if not any(importlib.util.find_spec(m) for m in ("tensorrt", "tensorrt_rtx")):
+    if not nvidia_driver_present() or not any(importlib.util.find_spec(m) for m in ("tensorrt", "tensorrt_rtx")):
         return False
     from engine_build.build import gpu_target
 
