@@ -23,10 +23,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from training.data import load_val_set
+from training.metrics import crop_hr, psnr_ssim
 from vcam_sr.errors import VcamError
 from vcam_sr.upscalers.onnxruntime import OnnxRuntimeUpscaler
 from vcam_sr.upscalers.opencv_dnn import OpenCVDnnUpscaler, find_peer_models
-from training.metrics import crop_hr, psnr_ssim
 
 Upscale = Callable[[np.ndarray], np.ndarray]  # uint8 RGB HxWx3 -> uint8 RGB 2Hx2Wx3
 

@@ -182,11 +182,11 @@ def main(argv=None) -> int:
             opt_d.step()
             terms["disc"] = d_loss.item()
         step += 1
-        recent.append(terms["pixel"])
         bar.update(1)
 
         if not is_main:
             continue
+        recent.append(terms["pixel"])  # only rank 0 logs, so only rank 0 collects
         if step % train_cfg["log_every"] == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{opt_g.param_groups[0]['lr']:.1e}")
             history.append([step, float(np.mean(recent))])
@@ -196,13 +196,14 @@ def main(argv=None) -> int:
             writer.add_scalar("lr", opt_g.param_groups[0]["lr"], step)
         if step % train_cfg["val_every"] == 0 or step == total:
             ema.module.eval()
-            scores = score_sets(torch_upscaler(ema.module), val_sets)
+            upscale = torch_upscaler(ema.module)
+            scores = score_sets(upscale, val_sets)
             mean_psnr = float(np.mean([s["psnr"] for s in scores.values()]))
             for name, s in scores.items():
                 writer.add_scalar(f"val/{name}_psnr", s["psnr"], step)
                 writer.add_scalar(f"val/{name}_ssim", s["ssim"], step)
             name, lr0, _ = val_sets[data_cfg["val_sets"][0]][0]
-            sample = torch_upscaler(ema.module)(lr0)
+            sample = upscale(lr0)
             writer.add_image(f"sample/{name}", sample, step, dataformats="HWC")
             summary = ", ".join(f"{k} {v['psnr']:.3f} dB" for k, v in scores.items())
             tqdm.write(f"step {step}: val {summary}")
