@@ -4,7 +4,16 @@ import pytest
 import torch
 
 from engine_build.export import export_fp16, export_onnx, max_abs_diff
-from engine_build.networks import ECB, PRESETS, Discriminator, build_generator, fold
+from engine_build.networks import (ECB, LUMA_WEIGHTS, PRESETS, Discriminator, PlainSR,
+                                   build_generator, fold, warm_start)
+
+LUMA = torch.tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)
+
+
+def chroma(rgb: torch.Tensor) -> torch.Tensor:
+    """Colour differences (R-Y, B-Y): unchanged when the same value is added to R, G and B."""
+    y = (rgb * LUMA).sum(1, keepdim=True)
+    return torch.cat([rgb[:, :1] - y, rgb[:, 2:] - y], 1)
 
 
 def randomise(model: torch.nn.Module) -> torch.nn.Module:
@@ -35,6 +44,26 @@ def test_folded_network_equals_unfolded(preset):
         diff = (model(x) - folded(x)).abs().max().item()
         assert model(x).abs().max().item() > 0.1  # the comparison is not between two zeros
     assert diff < 1e-4
+
+
+def test_luma_generator_changes_only_luma():
+    model = randomise(PlainSR(16, 2, luma=True))
+    x = torch.rand(1, 3, 21, 30)
+    with torch.no_grad():
+        out, anchor_only = model(x), model.shuffle(model.anchor(x))
+    assert (out - anchor_only).abs().max() > 0.05  # the body does change the picture
+    assert torch.allclose(chroma(out), chroma(anchor_only), atol=1e-5)
+
+
+def test_warm_start_turns_an_rgb_generator_into_a_luma_one_with_the_same_luma():
+    rgb = randomise(PlainSR(16, 2, luma=False))
+    luma = PlainSR(16, 2, luma=True)
+    warm_start(luma, rgb.state_dict())
+    x = torch.rand(1, 3, 23, 31)
+    with torch.no_grad():
+        y_rgb, y_luma = ((m.eval()(x) * LUMA).sum(1) for m in (rgb, luma))
+    assert y_rgb.abs().max() > 0.1
+    assert torch.allclose(y_rgb, y_luma, atol=1e-4)
 
 
 def test_fresh_plain_generator_starts_at_bicubic():

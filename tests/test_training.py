@@ -21,7 +21,8 @@ def tiny_config(tmp_path: Path, data: Path, **train_overrides) -> Path:
     cfg = yaml.safe_load((REPO / "training" / "configs" / "fast.yaml").read_text())
     cfg["data"].update(train=str(data / "train"), val=str(data / "val"), val_sets=["Tiny"],
                        frames_per_video=4, lr_patch=24, batch=8)
-    cfg["train"].update(steps=60, lr=3e-3, warmup=5, log_every=10, val_every=30, ckpt_every=20)
+    cfg["train"].update(steps=60, lr=3e-3, warmup=5, log_every=10, val_every=30, ckpt_every=20,
+                        init_from=None)
     cfg["train"].update(train_overrides)
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -82,6 +83,16 @@ def test_missing_vgg_weights_is_a_clear_error(tmp_path, tiny_data, capsys):
                        "--set", "gan.steps=5", f"gan.vgg_weights={tmp_path / 'missing.pth'}"])
     assert code == 2
     assert "gan.vgg_weights" in capsys.readouterr().err
+
+
+def test_unusable_warm_start_checkpoint_is_a_clear_error(tmp_path, tiny_data, capsys):
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    for init in (tmp_path / "missing.pt", broken):
+        code = train.main(["--config", str(tiny_config(tmp_path, tiny_data)), "--out",
+                           str(tmp_path / "run"), "--set", f"train.init_from={init}"])
+        err = capsys.readouterr().err
+        assert code == 2 and "train.init_from" in err and "Traceback" not in err
 
 
 def test_tiny_training_lowers_the_loss_and_resumes(tmp_path, tiny_data, caplog):

@@ -8,6 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine_build.networks import LUMA_WEIGHTS
+
 # torchvision's published file name; it sits in the torch hub cache once a user has used VGG19.
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
@@ -23,11 +25,25 @@ class Charbonnier(nn.Module):
         return torch.sqrt((sr - hr) ** 2 + self.eps2).mean()
 
 
-def pixel_loss(name: str) -> nn.Module:
+class OnLuma(nn.Module):
+    """A pixel loss on Y only: what Y-PSNR scores, and all a luma-residual generator changes."""
+
+    def __init__(self, loss: nn.Module):
+        super().__init__()
+        self.loss = loss
+        self.register_buffer("weights", torch.tensor(LUMA_WEIGHTS).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, sr, hr):
+        return self.loss((sr * self.weights).sum(1), (hr * self.weights).sum(1))
+
+
+def pixel_loss(name: str, on: str = "rgb") -> nn.Module:
     losses = {"l1": nn.L1Loss(), "charbonnier": Charbonnier()}
     if name not in losses:
         raise ValueError(f"pixel_loss must be one of {sorted(losses)}, not {name!r}")
-    return losses[name]
+    if on not in ("rgb", "y"):
+        raise ValueError(f"loss_on must be rgb or y, not {on!r}")
+    return OnLuma(losses[name]) if on == "y" else losses[name]
 
 
 def find_vgg19_weights(configured: str | None) -> Path:

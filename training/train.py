@@ -24,7 +24,7 @@ import yaml
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from engine_build.networks import Discriminator, build_generator, strip_compile_prefix
+from engine_build.networks import Discriminator, build_generator, strip_compile_prefix, warm_start
 from training import losses
 from training.data import PatchSampler, load_hr_pool, load_val_set
 from training.evaluate import score_sets, torch_upscaler
@@ -107,7 +107,18 @@ def main(argv=None) -> int:
 
     # ---- model, optimisers, EMA ------------------------------------------------------------
     # channels_last: faster convs with oneDNN on CPU (~15% here) and with cuDNN on GPUs.
-    generator = build_generator(cfg["preset"]).to(device, memory_format=torch.channels_last)
+    generator = build_generator(cfg["preset"])
+    if train_cfg["init_from"] and not (args.resume and (out / "last.pt").exists()):
+        try:
+            init = torch.load(train_cfg["init_from"], map_location="cpu", weights_only=False)
+            warm_start(generator, init.get("ema") or init["generator"])
+        except (OSError, KeyError, RuntimeError, AttributeError) as exc:
+            print(f"error: train.init_from {train_cfg['init_from']} is not a usable vcam-sr "
+                  f"checkpoint ({exc}); point it at a .pt written by training or export, or null",
+                  file=sys.stderr)
+            return 2
+        log.info("warm start from %s", train_cfg["init_from"])
+    generator = generator.to(device, memory_format=torch.channels_last)
     ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(train_cfg["ema"]))
     opt_g = torch.optim.Adam(generator.parameters(), lr=train_cfg["lr"], betas=(0.9, 0.99))
     disc = Discriminator().to(device) if gan_cfg["steps"] > 0 else None
@@ -128,7 +139,7 @@ def main(argv=None) -> int:
         log.info("resumed from %s at step %d (best val PSNR %.3f)", last, step, best_psnr)
     model = torch.nn.parallel.DistributedDataParallel(generator) if ddp else generator
     disc_model = torch.nn.parallel.DistributedDataParallel(disc) if (ddp and disc) else disc
-    pixel = losses.pixel_loss(train_cfg["pixel_loss"])
+    pixel = losses.pixel_loss(train_cfg["pixel_loss"], train_cfg["loss_on"]).to(device)
 
     writer = None
     if is_main:
