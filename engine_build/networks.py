@@ -17,7 +17,7 @@ SCALE = 2
 # name -> (architecture, keyword arguments). `fast` is CPU real time, `quality` is for GPUs.
 PRESETS = {
     "fast": ("plain", dict(channels=16, blocks=3, luma=True)),
-    "balanced": ("plain", dict(channels=32, blocks=6)),
+    "balanced": ("plain", dict(channels=32, blocks=6, luma=True)),
     "quality": ("fastsrgan", dict(channels=64, blocks=12, expansion=4)),
 }
 

@@ -96,6 +96,7 @@ def main(argv=None) -> int:
     try:
         pool = load_hr_pool(data_cfg["train"], data_cfg["frames_per_video"], 2 * data_cfg["lr_patch"])
         val_sets = {s: load_val_set(data_cfg["val"], s) for s in data_cfg["val_sets"]}
+        pixel = losses.pixel_loss(train_cfg["pixel_loss"], train_cfg["loss_on"]).to(device)
         vgg = None
         if gan_cfg["steps"] > 0:
             vgg = losses.VGGPerceptual(losses.find_vgg19_weights(gan_cfg.get("vgg_weights"))).to(device)
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
         try:
             init = torch.load(train_cfg["init_from"], map_location="cpu", weights_only=False)
             warm_start(generator, init.get("ema") or init["generator"])
-        except (OSError, KeyError, RuntimeError, AttributeError) as exc:
+        except Exception as exc:  # torch.load raises several types for damaged files
             print(f"error: train.init_from {train_cfg['init_from']} is not a usable vcam-sr "
                   f"checkpoint ({exc}); point it at a .pt written by training or export, or null",
                   file=sys.stderr)
@@ -139,7 +140,6 @@ def main(argv=None) -> int:
         log.info("resumed from %s at step %d (best val PSNR %.3f)", last, step, best_psnr)
     model = torch.nn.parallel.DistributedDataParallel(generator) if ddp else generator
     disc_model = torch.nn.parallel.DistributedDataParallel(disc) if (ddp and disc) else disc
-    pixel = losses.pixel_loss(train_cfg["pixel_loss"], train_cfg["loss_on"]).to(device)
 
     writer = None
     if is_main:
