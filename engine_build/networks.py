@@ -298,6 +298,9 @@ def warm_start(model: nn.Module, state_dict: dict) -> None:
     if anchor is not None and anchor.shape[1] == 3 and own["anchor.conv.weight"].shape[1] == 1:
         rows = torch.arange(anchor.shape[0])
         loadable["anchor.conv.weight"] = anchor[rows, rows // 4, None]
+    if len(loadable) < len(own) // 2:
+        raise ValueError(f"only {len(loadable)} of {len(own)} tensors match: the checkpoint is "
+                         "from a different preset")
     model.load_state_dict(loadable, strict=False)
     if not (isinstance(model, PlainSR) and model.luma):
         return

@@ -64,6 +64,8 @@ def test_warm_start_turns_an_rgb_generator_into_a_luma_one_with_the_same_luma():
         y_rgb, y_luma = ((m.eval()(x) * LUMA).sum(1) for m in (rgb, luma))
     assert y_rgb.abs().max() > 0.1
     assert torch.allclose(y_rgb, y_luma, atol=1e-4)
+    with pytest.raises(ValueError, match="different preset"):
+        warm_start(luma, build_generator("quality").state_dict())
 
 
 def test_fresh_plain_generator_starts_at_bicubic():
