@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 SCALE = 2
+PHASES = SCALE * SCALE  # sub-pixel channels per colour before PixelShuffle
 
 # name -> (architecture, keyword arguments). `fast` is CPU real time, `quality` is for GPUs.
 PRESETS = {
@@ -23,8 +24,9 @@ PRESETS = {
 
 
 def bicubic_upsample_kernel(channels: int = 3) -> torch.Tensor:
-    """5x5 conv weights (4*channels, channels, 5, 5) that, before PixelShuffle(2), equal a 2x
-    bicubic upscale (Keys a=-0.5, the MATLAB/PIL kernel). Used to start the anchor at bicubic."""
+    """Per-colour (groups=channels) 5x5 conv weights (4*channels, 1, 5, 5) that, before
+    PixelShuffle(2), equal a 2x bicubic upscale (Keys a=-0.5, the MATLAB/PIL kernel). Used to
+    start the anchor at bicubic."""
 
     def keys(d: float, a: float = -0.5) -> float:
         d = abs(d)
@@ -40,12 +42,8 @@ def bicubic_upsample_kernel(channels: int = 3) -> torch.Tensor:
         centre = -0.25 + 0.5 * p
         for k in range(5):
             taps[p, k] = keys(k - 2 - centre)
-    weight = torch.zeros(4 * channels, channels, 5, 5)
-    for c in range(channels):
-        for py in range(2):
-            for px in range(2):
-                weight[c * 4 + py * 2 + px, c] = torch.outer(taps[py], taps[px])
-    return weight
+    phases = torch.stack([torch.outer(taps[py], taps[px]) for py in range(2) for px in range(2)])
+    return phases[:, None].repeat(channels, 1, 1, 1)
 
 
 class BicubicAnchor(nn.Module):
@@ -56,8 +54,7 @@ class BicubicAnchor(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(channels, 4 * channels, 5, padding=2, groups=channels, bias=False)
         with torch.no_grad():
-            full = bicubic_upsample_kernel(channels)
-            self.conv.weight.copy_(full[torch.arange(4 * channels), torch.arange(4 * channels) // 4, None])
+            self.conv.weight.copy_(bicubic_upsample_kernel(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
@@ -71,11 +68,8 @@ class ShuffleToRGB(nn.Module):
     def __init__(self):
         super().__init__()
         self.as_conv_transpose = False
-        select = torch.zeros(3 * SCALE * SCALE, 3, SCALE, SCALE)
-        for c in range(3):
-            for py in range(SCALE):
-                for px in range(SCALE):
-                    select[(c * SCALE + py) * SCALE + px, c, py, px] = 1.0
+        # Channel i of the identity, pixel-shuffled: the (3, 2, 2) block PixelShuffle puts i in.
+        select = F.pixel_shuffle(torch.eye(3 * PHASES).view(3 * PHASES, 3 * PHASES, 1, 1), SCALE)
         self.register_buffer("select", select, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -192,7 +186,7 @@ class PlainSR(nn.Module):
         layers = [ECB(3, channels), nn.ReLU(inplace=True)]
         for _ in range(blocks):
             layers += [ECB(channels, channels), nn.ReLU(inplace=True)]
-        layers.append(ECB(channels, out_colours * SCALE * SCALE))
+        layers.append(ECB(channels, out_colours * PHASES))
         layers[-1].zero_output_()
         self.body = nn.Sequential(*layers)
         self.anchor = BicubicAnchor(3)
@@ -202,8 +196,8 @@ class PlainSR(nn.Module):
         residual, anchor = self.body(x), self.anchor(x)
         if self.luma:  # (N, 3, 4, H, W) + (N, 1, 4, H, W): one residual for all three colours
             n, _, h, w = x.shape
-            anchor = (anchor.reshape(n, 3, 4, h, w) + residual.unsqueeze(1)).reshape(n, 12, h, w)
-            return self.shuffle(anchor)
+            anchor = anchor.reshape(n, 3, PHASES, h, w) + residual.unsqueeze(1)
+            return self.shuffle(anchor.reshape(n, 3 * PHASES, h, w))
         return self.shuffle(residual + anchor)
 
 
@@ -297,7 +291,7 @@ def warm_start(model: nn.Module, state_dict: dict) -> None:
     anchor = state.get("anchor.conv.weight")
     if anchor is not None and anchor.shape[1] == 3 and own["anchor.conv.weight"].shape[1] == 1:
         rows = torch.arange(anchor.shape[0])
-        loadable["anchor.conv.weight"] = anchor[rows, rows // 4, None]
+        loadable["anchor.conv.weight"] = anchor[rows, rows // PHASES, None]
     if len(loadable) < len(own) // 2:
         raise ValueError(f"only {len(loadable)} of {len(own)} tensors match: the checkpoint is "
                          "from a different preset")
@@ -306,13 +300,13 @@ def warm_start(model: nn.Module, state_dict: dict) -> None:
         return
     tail_prefix = f"body.{len(model.body) - 1}."
     rgb_tail = {k[len(tail_prefix):]: v for k, v in state.items() if k.startswith(tail_prefix)}
-    if not rgb_tail or rgb_tail["conv3.weight"].shape[0] != 3 * SCALE * SCALE:
+    if not rgb_tail or rgb_tail["conv3.weight"].shape[0] != 3 * PHASES:
         return
-    source = ECB(rgb_tail["conv3.weight"].shape[1], 3 * SCALE * SCALE)
+    source = ECB(rgb_tail["conv3.weight"].shape[1], 3 * PHASES)
     source.load_state_dict(rgb_tail)
     folded = source.fold()
-    weight = sum(w * folded.weight[c * 4:(c + 1) * 4] for c, w in enumerate(LUMA_WEIGHTS))
-    bias = sum(w * folded.bias[c * 4:(c + 1) * 4] for c, w in enumerate(LUMA_WEIGHTS))
+    weight = sum(w * folded.weight[c * PHASES:(c + 1) * PHASES] for c, w in enumerate(LUMA_WEIGHTS))
+    bias = sum(w * folded.bias[c * PHASES:(c + 1) * PHASES] for c, w in enumerate(LUMA_WEIGHTS))
     tail = model.body[-1]
     tail.zero_output_()
     tail.conv3.weight.copy_(weight)
