@@ -108,8 +108,10 @@ def main(argv=None) -> int:
 
     # ---- model, optimisers, EMA ------------------------------------------------------------
     # channels_last: faster convs with oneDNN on CPU (~15% here) and with cuDNN on GPUs.
+    last = out / "last.pt"
+    resuming = args.resume and last.exists()
     generator = build_generator(cfg["preset"])
-    if train_cfg["init_from"] and not (args.resume and (out / "last.pt").exists()):
+    if train_cfg["init_from"] and not resuming:  # a resumed run has its own weights
         try:
             init = torch.load(train_cfg["init_from"], map_location="cpu", weights_only=False)
             warm_start(generator, init.get("ema") or init["generator"])
@@ -126,8 +128,7 @@ def main(argv=None) -> int:
     opt_d = torch.optim.Adam(disc.parameters(), lr=gan_cfg["lr"], betas=(0.9, 0.99)) if disc else None
     step, best_psnr = 0, -1.0
     history, recent = [], []  # history: [step, mean pixel loss over the last log_every steps]
-    last = out / "last.pt"
-    if args.resume and last.exists():
+    if resuming:
         ckpt = torch.load(last, map_location=device, weights_only=False)
         generator.load_state_dict(strip_compile_prefix(ckpt["generator"]))
         ema.module.load_state_dict(strip_compile_prefix(ckpt["ema"]))
