@@ -7,6 +7,7 @@ why, is logged.
 from __future__ import annotations
 
 import ctypes.util
+import functools
 import importlib.util
 import logging
 from pathlib import Path
@@ -30,8 +31,10 @@ def ort_providers() -> list[str]:
     return [p for p in GPU_PROVIDERS if p in available] + ["CPUExecutionProvider"]
 
 
+@functools.cache
 def nvidia_driver_present() -> bool:
-    """Whether an NVIDIA driver is visible, checked without importing any CUDA library."""
+    """Whether an NVIDIA driver is visible, checked without importing any CUDA library.
+    Cached: find_library runs ldconfig (~20 ms), and start-up and bench ask several times."""
     return Path("/proc/driver/nvidia").exists() or ctypes.util.find_library("cuda") is not None
 
 
