@@ -78,8 +78,8 @@ def _torch(model: str, threads: int, device: str) -> Upscaler:
 
 
 def create_upscaler(backend: str = "auto", model: str = "fast", threads: int = 0) -> Upscaler:
-    """Build the requested backend, or with 'auto' the best one available on this machine."""
-    providers, device = ort_providers(), torch_device()
+    """Build the requested backend, or with 'auto' the best one available on this machine.
+    Each branch probes only what it needs: bicubic never touches onnxruntime or torch."""
     if backend == "bicubic":
         chosen, reason = BicubicUpscaler(), "requested"
     elif backend == "tensorrt":
@@ -88,26 +88,29 @@ def create_upscaler(backend: str = "auto", model: str = "fast", threads: int = 0
                             "pip install 'vcam-sr[trt]' on a machine with an NVIDIA GPU")
         chosen, reason = _tensorrt(model), "requested"
     elif backend == "onnxruntime":
+        providers = ort_providers()
         if not providers:
             raise VcamError("the onnxruntime backend needs the onnxruntime package; "
                             "run pip install onnxruntime")
         chosen, reason = _onnxruntime(model, threads, providers), "requested"
     elif backend == "torch":
+        device = torch_device()
         if device is None:
             raise VcamError("the torch backend needs PyTorch; run pip install 'vcam-sr[train]' "
                             "or choose --backend onnxruntime")
         chosen, reason = _torch(model, threads, device), "requested"
     elif backend == "auto":
-        chosen, reason = _auto(model, threads, providers, device)
+        chosen, reason = _auto(model, threads)
     else:
         raise VcamError(f"unknown backend {backend!r}; choose auto, tensorrt, onnxruntime, torch or bicubic")
     log.info("backend: %s (%s)", chosen.describe(), reason)
     return chosen
 
 
-def _auto(model, threads, providers, device) -> tuple[Upscaler, str]:
+def _auto(model: str, threads: int) -> tuple[Upscaler, str]:
     if tensorrt_ready():
         return _tensorrt(model), "auto: TensorRT and a CUDA GPU are present"
+    providers, device = ort_providers(), torch_device()
     if providers and providers[0] in GPU_PROVIDERS:
         return _onnxruntime(model, threads, providers), f"auto: onnxruntime has {providers[0]}"
     if device == "cuda":
