@@ -14,9 +14,7 @@ import argparse
 import importlib
 import importlib.util
 import logging
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import onnx
 
 from engine_build import cache
 from engine_build.io_wrapper import FRAME_IN, FRAME_OUT, wrap_uint8_hwc
+from vcam_sr.atomic import atomic_path
 from vcam_sr.errors import VcamError
 
 log = logging.getLogger("engine_build")
@@ -153,10 +152,8 @@ def build_engine(onnx_path: str | Path, flavour: str = "auto", profile: tuple | 
         raise VcamError(f"TensorRT failed to build an engine from {onnx_path}; run with "
                         "--log-level debug to see the builder's messages")
     seconds = time.monotonic() - start
-    fd, tmp = tempfile.mkstemp(suffix=".engine", dir=folder)
-    with os.fdopen(fd, "wb") as f:
-        f.write(serialized)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(serialized)
     if flavour == "tensorrt":
         timing_path.write_bytes(bytes(config.get_timing_cache().serialize()))
     cache.record(path, key, {"onnx": onnx_path.name, "input": FRAME_IN, "output": FRAME_OUT,

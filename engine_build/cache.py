@@ -16,6 +16,8 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
+from vcam_sr.atomic import atomic_path
+
 log = logging.getLogger("engine_build.cache")
 
 
@@ -63,9 +65,8 @@ def reason_to_rebuild(path: Path, key: EngineKey) -> str | None:
 def record(path: Path, key: EngineKey, extra: dict) -> None:
     """Write the sidecar last, so an interrupted build never looks complete."""
     meta = {"key": asdict(key), "engine_sha256": sha256(path), **extra}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, path.with_suffix(".json"))
+    with atomic_path(path.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(meta, indent=1))
 
 
 def read_metadata(path: Path) -> dict:

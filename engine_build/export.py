@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from engine_build.networks import build_generator, fold, strip_compile_prefix
+from vcam_sr.atomic import atomic_path
 
 OPSET = 17
 INPUT, OUTPUT = "lr", "sr"
@@ -40,12 +40,9 @@ def load_checkpoint(path: str | os.PathLike, use_ema: bool = True) -> tuple[torc
 def export_onnx(model: torch.nn.Module, out: str | os.PathLike, preset: str = "") -> Path:
     """Fold, export with dynamic height/width, verify, and write atomically to `out`."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     deploy = fold(model).float().eval()
     dummy = torch.rand(1, 3, 64, 96)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         torch.onnx.export(
             deploy, (dummy,), tmp, opset_version=OPSET, dynamo=False,
             input_names=[INPUT], output_names=[OUTPUT],
@@ -59,11 +56,6 @@ def export_onnx(model: torch.nn.Module, out: str | os.PathLike, preset: str = ""
             proto.metadata_props.add(key="vcam_sr_preset", value=preset)
             proto.metadata_props.add(key="scale", value="2")
             onnx.save(proto, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out
 
 
@@ -74,11 +66,9 @@ def export_fp16(src: str | os.PathLike, out: str | os.PathLike) -> Path:
 
     model = float16.convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
     onnx.checker.check_model(model)
-    out = Path(out)
-    tmp = out.with_suffix(".tmp")
-    onnx.save(model, str(tmp))
-    os.replace(tmp, out)
-    return out
+    with atomic_path(out) as tmp:
+        onnx.save(model, str(tmp))
+    return Path(out)
 
 
 def max_abs_diff(model: torch.nn.Module, onnx_path: str | os.PathLike, sizes=((48, 64), (37, 91))) -> float:
@@ -113,9 +103,9 @@ def main(argv=None) -> int:
         return 2
     out = export_onnx(model, args.out, preset=ckpt["preset"])
     weights = out.with_suffix(".pt")
-    torch.save({"preset": ckpt["preset"], "step": ckpt.get("step"),
-                "generator": model.state_dict()}, weights.with_suffix(".tmp"))
-    os.replace(weights.with_suffix(".tmp"), weights)
+    with atomic_path(weights) as tmp:
+        torch.save({"preset": ckpt["preset"], "step": ckpt.get("step"),
+                    "generator": model.state_dict()}, tmp)
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB), preset {ckpt['preset']}, "
           f"step {ckpt.get('step')}; max |torch - onnxruntime| = {max_abs_diff(model, out):.2e}")
     print(f"wrote {weights} ({weights.stat().st_size / 1024:.0f} KB)")

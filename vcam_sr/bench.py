@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from vcam_sr.atomic import atomic_path
 from vcam_sr.errors import VcamError
 from vcam_sr.models import bundled, resolve_model
 from vcam_sr.pipeline import Pipeline
@@ -182,8 +183,7 @@ def main(argv=None) -> int:
           f"threads {args.threads or 'auto'}")
     print(table(rows))
     out = Path(args.out)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps({"machine": info, "threads": args.threads, "rows": rows}, indent=1))
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps({"machine": info, "threads": args.threads, "rows": rows}, indent=1))
     print(f"\nwrote {out}")
     return 0
