@@ -48,6 +48,20 @@ def test_loads_images_and_video_frames(tiny_data):
     assert not np.array_equal(frames[0], frames[-1])  # spread over the clip, not one frame
 
 
+def test_scales_add_shrunk_copies_of_every_image(tiny_data):
+    full = load_hr_pool(tiny_data / "train", 4, 48)
+    both = load_hr_pool(tiny_data / "train", 4, 48, scales=(1.0, 0.5))
+    assert len(both) == 2 * len(full)  # every tiny image is >= 96 px, so its half stays in
+    h, w = full[0].shape[:2]
+    shrunk = both[1]  # the half-size copy of the first image directly follows it
+    assert shrunk.shape[:2] == (round(h / 2), round(w / 2))
+    ref = torch.nn.functional.avg_pool2d(torch.from_numpy(full[0][: h // 2 * 2, : w // 2 * 2])
+                                         .permute(2, 0, 1).float()[None], 2)[0].permute(1, 2, 0)
+    assert np.abs(shrunk[: h // 2, : w // 2].astype(float) - ref.numpy()).mean() < 6  # same content
+    with pytest.raises(ValueError, match="data.scales"):
+        load_hr_pool(tiny_data / "train", 4, 48, scales=(1.0, 2.0))
+
+
 def test_patch_sampler_makes_matching_lr_hr_pairs(tiny_data):
     pool = load_hr_pool(tiny_data / "train", 4, 48)
     lr, hr = PatchSampler(pool, 24, seed=1).batch(5)

@@ -35,8 +35,20 @@ def sample_video_frames(path: str | Path, count: int) -> list[np.ndarray]:
     return [frames[i] for i in sorted(set(idx))]
 
 
-def load_hr_pool(root: str | Path, frames_per_video: int, min_size: int) -> list[np.ndarray]:
-    """Every image and sampled video frame under `root` that is at least `min_size` on each side."""
+def downscaled(img: np.ndarray, scale: float) -> np.ndarray:
+    """Antialiased bicubic resize by `scale` (PIL filters over the whole footprint when shrinking)."""
+    h, w = img.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(img).resize(size, Image.BICUBIC))
+
+
+def load_hr_pool(root: str | Path, frames_per_video: int, min_size: int,
+                 scales: tuple[float, ...] = (1.0,)) -> list[np.ndarray]:
+    """Every image and sampled video frame under `root`, at each of `scales`, that is at least
+    `min_size` on each side. Shrunk copies add the dense, clean texture that JPEG photos and
+    H.264 frames lack at full size (their artifacts shrink below the pixel grid)."""
+    if not scales or any(not 0 < s <= 1 for s in scales):
+        raise ValueError(f"data.scales must be a list of factors in (0, 1], not {list(scales)}")
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"training data folder {root} does not exist; pass --data with a "
@@ -46,7 +58,7 @@ def load_hr_pool(root: str | Path, frames_per_video: int, min_size: int) -> list
     for p in files:
         images = (sample_video_frames(p, frames_per_video) if p.suffix.lower() in VIDEO_EXT
                   else [read_rgb(p)])
-        for img in images:
+        for img in (im if s == 1 else downscaled(im, s) for im in images for s in scales):
             if min(img.shape[:2]) >= min_size:
                 pool.append(img)
             else:

@@ -1,4 +1,4 @@
-"""Losses: pixel (L1 or Charbonnier), VGG19 perceptual and the adversarial term of the
+"""Losses: pixel (L1, Charbonnier, or L2 for a final PSNR fine-tune), VGG19 perceptual and the adversarial term of the
 Fast-SRGAN recipe."""
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class OnLuma(nn.Module):
 
 
 def pixel_loss(name: str, on: str = "rgb") -> nn.Module:
-    losses = {"l1": nn.L1Loss(), "charbonnier": Charbonnier()}
+    losses = {"l1": nn.L1Loss(), "charbonnier": Charbonnier(), "l2": nn.MSELoss()}
     if name not in losses:
         raise ValueError(f"pixel_loss must be one of {sorted(losses)}, not {name!r}")
     if on not in ("rgb", "y"):

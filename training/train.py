@@ -28,6 +28,7 @@ from engine_build.networks import Discriminator, build_generator, strip_compile_
 from training import losses
 from training.data import PatchSampler, load_hr_pool, load_val_set
 from training.evaluate import score_sets, torch_upscaler
+from vcam_sr.atomic import atomic_path
 
 log = logging.getLogger("training.train")
 
@@ -53,10 +54,9 @@ def lr_at(step: int, total: int, peak: float, floor: float, warmup: int) -> floa
     return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
 
 
-def save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def save_checkpoint(state: dict, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def main(argv=None) -> int:
@@ -94,7 +94,8 @@ def main(argv=None) -> int:
 
     # ---- data ------------------------------------------------------------------------------
     try:
-        pool = load_hr_pool(data_cfg["train"], data_cfg["frames_per_video"], 2 * data_cfg["lr_patch"])
+        pool = load_hr_pool(data_cfg["train"], data_cfg["frames_per_video"], 2 * data_cfg["lr_patch"],
+                             tuple(data_cfg["scales"]))
         val_sets = {s: load_val_set(data_cfg["val"], s) for s in data_cfg["val_sets"]}
         pixel = losses.pixel_loss(train_cfg["pixel_loss"], train_cfg["loss_on"]).to(device)
         vgg = None
@@ -221,9 +222,9 @@ def main(argv=None) -> int:
             tqdm.write(f"step {step}: val {summary}")
             if mean_psnr > best_psnr and not gan_phase:  # GAN results are judged by eye, not PSNR
                 best_psnr = mean_psnr
-                save_atomic(checkpoint(), out / "best.pt")
+                save_checkpoint(checkpoint(), out / "best.pt")
         if step % train_cfg["ckpt_every"] == 0 or step == total:
-            save_atomic(checkpoint(), last)
+            save_checkpoint(checkpoint(), last)
     bar.close()
     if writer:
         writer.close()
