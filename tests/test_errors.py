@@ -4,6 +4,7 @@ import glob
 import pytest
 
 from conftest import assert_clean_error, run_cli, write_video, real_frames
+from vcam_sr.atomic import atomic_path
 
 
 def test_missing_camera(tmp_path):
@@ -45,3 +46,30 @@ def test_unknown_model_name():
 def test_no_virtual_camera_device_says_how_to_create_one():
     proc = run_cli("--source", "test", "--sink", "virtualcam", "--frames", "3")
     assert_clean_error(proc, "virtual camera", "modprobe v4l2loopback")
+
+
+def test_model_with_the_wrong_input_type(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "u8",
+                              [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 3, None, None])],
+                              [helper.make_tensor_value_info("y", TensorProto.UINT8, [1, 3, None, None])])
+    path = tmp_path / "uint8.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    assert_clean_error(run_cli("--source", "test", "--model", str(path), "--sink", "null"),
+                       "uint8.onnx", "uint8", "not float32")
+
+
+def test_an_interrupted_write_keeps_the_old_file_and_leaves_no_partial(tmp_path):
+    out = tmp_path / "fast.onnx"
+    out.write_text("good")
+    with pytest.raises(RuntimeError):
+        with atomic_path(out) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert out.read_text() == "good" and sorted(tmp_path.iterdir()) == [out]
+    with atomic_path(out) as tmp:
+        tmp.write_text("new")
+    assert out.read_text() == "new" and sorted(tmp_path.iterdir()) == [out]
+    assert out.stat().st_mode & 0o777 == 0o644  # readable like any other output, not mkstemp's 0600
