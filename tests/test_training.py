@@ -109,6 +109,13 @@ def test_unusable_warm_start_checkpoint_is_a_clear_error(tmp_path, tiny_data, ca
         assert code == 2 and "train.init_from" in err and "Traceback" not in err
 
 
+def test_set_reads_numbers_as_numbers_and_rejects_words(tmp_path):
+    cfg = REPO / "training" / "configs" / "fast.yaml"
+    assert train.load_config(str(cfg), ["train.lr=2e-4"])["train"]["lr"] == 2e-4  # YAML: a string
+    for bad in ("train.lr=fast", "train.lr=true", "train.nosuch=1"):
+        assert train.main(["--config", str(cfg), "--out", str(tmp_path / "run"), "--set", bad]) == 2
+
+
 def test_tiny_training_lowers_the_loss_and_resumes(tmp_path, tiny_data, caplog):
     caplog.set_level("INFO")
     cfg = tiny_config(tmp_path, tiny_data)

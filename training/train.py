@@ -34,7 +34,8 @@ log = logging.getLogger("training.train")
 
 
 def load_config(path: str, overrides: list[str]) -> dict:
-    """YAML config plus `section.key=value` overrides from the command line."""
+    """YAML config plus `section.key=value` overrides from the command line. A number keeps
+    being a number: YAML reads `2e-4` (no dot) as a string, so floats are parsed as floats."""
     with open(path) as f:
         cfg = yaml.safe_load(f)
     for item in overrides:
@@ -42,7 +43,15 @@ def load_config(path: str, overrides: list[str]) -> dict:
         section, _, name = key.partition(".")
         if section not in cfg or name not in cfg[section]:
             raise KeyError(f"unknown config key {key!r} in --set {item!r}")
-        cfg[section][name] = yaml.safe_load(value)
+        new = yaml.safe_load(value)
+        if isinstance(cfg[section][name], float):
+            try:
+                if isinstance(new, bool):
+                    raise ValueError
+                new = float(new)
+            except (TypeError, ValueError):
+                raise ValueError(f"{key} must be a number, not {value!r} (in --set {item!r})") from None
+        cfg[section][name] = new
     return cfg
 
 
@@ -73,7 +82,7 @@ def main(argv=None) -> int:
     # ---- config and processes -------------------------------------------------------------
     try:
         cfg = load_config(args.config, args.set)
-    except (OSError, KeyError, yaml.YAMLError) as exc:
+    except (OSError, KeyError, ValueError, yaml.YAMLError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     data_cfg, train_cfg, gan_cfg = cfg["data"], cfg["train"], cfg["gan"]
