@@ -58,8 +58,9 @@ def test_scales_add_shrunk_copies_of_every_image(tiny_data):
     ref = torch.nn.functional.avg_pool2d(torch.from_numpy(full[0][: h // 2 * 2, : w // 2 * 2])
                                          .permute(2, 0, 1).float()[None], 2)[0].permute(1, 2, 0)
     assert np.abs(shrunk[: h // 2, : w // 2].astype(float) - ref.numpy()).mean() < 6  # same content
-    with pytest.raises(ValueError, match="data.scales"):
-        load_hr_pool(tiny_data / "train", 4, 48, scales=(1.0, 2.0))
+    for bad in ((1.0, 2.0), 0.5, ["half"], []):
+        with pytest.raises(ValueError, match="data.scales"):
+            load_hr_pool(tiny_data / "train", 4, 48, scales=bad)
 
 
 def test_patch_sampler_makes_matching_lr_hr_pairs(tiny_data):

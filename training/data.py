@@ -43,12 +43,14 @@ def downscaled(img: np.ndarray, scale: float) -> np.ndarray:
 
 
 def load_hr_pool(root: str | Path, frames_per_video: int, min_size: int,
-                 scales: tuple[float, ...] = (1.0,)) -> list[np.ndarray]:
+                 scales: list[float] = (1.0,)) -> list[np.ndarray]:
     """Every image and sampled video frame under `root`, at each of `scales`, that is at least
     `min_size` on each side. Shrunk copies add the dense, clean texture that JPEG photos and
     H.264 frames lack at full size (their artifacts shrink below the pixel grid)."""
-    if not scales or any(not 0 < s <= 1 for s in scales):
-        raise ValueError(f"data.scales must be a list of factors in (0, 1], not {list(scales)}")
+    if not (isinstance(scales, (list, tuple)) and scales and
+            all(isinstance(s, (int, float)) and 0 < s <= 1 for s in scales)):
+        raise ValueError(f"data.scales must be a list of factors in (0, 1], such as [1.0, 0.5], "
+                         f"not {scales!r}")
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"training data folder {root} does not exist; pass --data with a "

@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     # ---- data ------------------------------------------------------------------------------
     try:
         pool = load_hr_pool(data_cfg["train"], data_cfg["frames_per_video"], 2 * data_cfg["lr_patch"],
-                             tuple(data_cfg["scales"]))
+                             data_cfg["scales"])
         val_sets = {s: load_val_set(data_cfg["val"], s) for s in data_cfg["val_sets"]}
         pixel = losses.pixel_loss(train_cfg["pixel_loss"], train_cfg["loss_on"]).to(device)
         vgg = None
