@@ -1,5 +1,5 @@
-"""Losses: pixel (L1, Charbonnier, or L2 for a final PSNR fine-tune), VGG19 perceptual and the adversarial term of the
-Fast-SRGAN recipe."""
+"""Losses: pixel (L1, Charbonnier, or L2 for a final PSNR fine-tune), VGG19 perceptual and the
+adversarial term of the Fast-SRGAN recipe."""
 from __future__ import annotations
 
 from pathlib import Path

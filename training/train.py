@@ -45,12 +45,13 @@ def load_config(path: str, overrides: list[str]) -> dict:
             raise KeyError(f"unknown config key {key!r} in --set {item!r}")
         new = yaml.safe_load(value)
         if isinstance(cfg[section][name], float):
+            not_a_number = ValueError(f"{key} must be a number, not {value!r} (in --set {item!r})")
+            if isinstance(new, bool) or not isinstance(new, (int, float, str)):
+                raise not_a_number
             try:
-                if isinstance(new, bool):
-                    raise ValueError
                 new = float(new)
-            except (TypeError, ValueError):
-                raise ValueError(f"{key} must be a number, not {value!r} (in --set {item!r})") from None
+            except ValueError:
+                raise not_a_number from None
         cfg[section][name] = new
     return cfg
 
