@@ -113,6 +113,9 @@ def test_unusable_warm_start_checkpoint_is_a_clear_error(tmp_path, tiny_data, ca
 def test_set_reads_numbers_as_numbers_and_rejects_words(tmp_path):
     cfg = REPO / "training" / "configs" / "fast.yaml"
     assert train.load_config(str(cfg), ["train.lr=2e-4"])["train"]["lr"] == 2e-4  # YAML: a string
+    in_file = tmp_path / "lr.yaml"
+    in_file.write_text(cfg.read_text().replace("lr: 1.0e-3", "lr: 2e-4"))
+    assert train.load_config(str(in_file), [])["train"]["lr"] == 2e-4  # the same in the file
     for bad in ("train.lr=fast", "train.lr=true", "train.nosuch=1"):
         assert train.main(["--config", str(cfg), "--out", str(tmp_path / "run"), "--set", bad]) == 2
 

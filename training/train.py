@@ -14,6 +14,7 @@ import argparse
 import logging
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -33,25 +34,29 @@ from vcam_sr.atomic import atomic_path
 log = logging.getLogger("training.train")
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """YAML with `2e-4` and `1e5` read as floats: YAML 1.1 wants a dot and a signed exponent
+    (`2.0e-4`) and otherwise returns a string that only fails later, deep inside the optimiser."""
+
+
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
 def load_config(path: str, overrides: list[str]) -> dict:
-    """YAML config plus `section.key=value` overrides from the command line. A number keeps
-    being a number: YAML reads `2e-4` (no dot) as a string, so floats are parsed as floats."""
+    """YAML config plus `section.key=value` overrides from the command line."""
     with open(path) as f:
-        cfg = yaml.safe_load(f)
+        cfg = yaml.load(f, Loader=ConfigLoader)
     for item in overrides:
         key, _, value = item.partition("=")
         section, _, name = key.partition(".")
         if section not in cfg or name not in cfg[section]:
             raise KeyError(f"unknown config key {key!r} in --set {item!r}")
-        new = yaml.safe_load(value)
-        if isinstance(cfg[section][name], float):
-            not_a_number = ValueError(f"{key} must be a number, not {value!r} (in --set {item!r})")
-            if isinstance(new, bool) or not isinstance(new, (int, float, str)):
-                raise not_a_number
-            try:
-                new = float(new)
-            except ValueError:
-                raise not_a_number from None
+        new = yaml.load(value, Loader=ConfigLoader)
+        if isinstance(cfg[section][name], float) and (isinstance(new, bool) or
+                                                      not isinstance(new, (int, float))):
+            raise ValueError(f"{key} must be a number, not {value!r} (in --set {item!r})")
         cfg[section][name] = new
     return cfg
 
