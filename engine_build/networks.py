@@ -17,7 +17,7 @@ PHASES = SCALE * SCALE  # sub-pixel channels per colour before PixelShuffle
 
 # name -> (architecture, keyword arguments). `fast` is CPU real time, `quality` is for GPUs.
 PRESETS = {
-    "fast": ("plain", dict(channels=16, blocks=3, luma=True)),
+    "fast": ("plain", dict(channels=16, blocks=4, luma=True)),
     "balanced": ("plain", dict(channels=32, blocks=6, luma=True)),
     "quality": ("fastsrgan", dict(channels=64, blocks=12, expansion=4)),
 }
@@ -286,6 +286,8 @@ def warm_start(model: nn.Module, state_dict: dict) -> None:
     full-colour anchor keeps its per-colour part; an RGB tail becomes a luma tail that adds the
     same Y change (its folded 3x3 conv, Y-weighted over colours), other branches at zero."""
     state = strip_compile_prefix(state_dict)
+    if isinstance(model, PlainSR):
+        state = _grow_depth(model, state)
     own = model.state_dict()
     loadable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     anchor = state.get("anchor.conv.weight")
@@ -311,6 +313,21 @@ def warm_start(model: nn.Module, state_dict: dict) -> None:
     tail.zero_output_()
     tail.conv3.weight.copy_(weight)
     tail.conv3.bias.copy_(bias)
+
+
+def _grow_depth(model: PlainSR, state: dict) -> dict:
+    """Rename a shallower PlainSR checkpoint's tail to this model's tail and start the extra
+    body blocks as identities (an ECB with zero output plus its identity branch; the ReLU after
+    it passes the non-negative input unchanged), so the deeper net starts as the same function."""
+    theirs = [int(k.split(".")[1]) for k in state if k.startswith("body.")]  # body.{i}.conv3...
+    old_tail, new_tail = max(theirs, default=0), len(model.body) - 1
+    if not theirs or old_tail >= new_tail:
+        return state
+    for i in range(old_tail, new_tail, 2):
+        model.body[i].zero_output_()
+    prefix = f"body.{old_tail}."
+    return {(f"body.{new_tail}." + k[len(prefix):] if k.startswith(prefix) else k): v
+            for k, v in state.items()}
 
 
 def strip_compile_prefix(state_dict: dict) -> dict:

@@ -68,6 +68,19 @@ def test_warm_start_turns_an_rgb_generator_into_a_luma_one_with_the_same_luma():
         warm_start(luma, build_generator("quality").state_dict())
 
 
+def test_warm_start_grows_a_deeper_plain_generator_that_starts_as_the_same_function():
+    shallow = randomise(PlainSR(8, 1, luma=True))
+    deep = PlainSR(8, 3, luma=True)
+    warm_start(deep, shallow.state_dict())
+    x = torch.rand(1, 3, 19, 27)
+    with torch.no_grad():
+        want, got = shallow(x), deep.eval()(x)
+    assert (want - deep.shuffle(deep.anchor(x))).abs().max() > 0.05  # the body does something
+    assert torch.allclose(want, got, atol=1e-5)
+    deep.train()(x).sum().backward()  # the new blocks learn: their last convs get gradients
+    assert deep.body[2].conv3.weight.grad.abs().sum() > 0
+
+
 def test_fresh_plain_generator_starts_at_bicubic():
     from PIL import Image
 
