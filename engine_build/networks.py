@@ -284,7 +284,8 @@ LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # BT.601; scaled to sum to one, as Y-PSNR'
 def warm_start(model: nn.Module, state_dict: dict) -> None:
     """Start `model` from another checkpoint of its family. Same-shaped tensors are copied; a
     full-colour anchor keeps its per-colour part; an RGB tail becomes a luma tail that adds the
-    same Y change (its folded 3x3 conv, Y-weighted over colours), other branches at zero."""
+    same Y change (its folded 3x3 conv, Y-weighted over colours), other branches at zero; a
+    shallower PlainSR grows to this depth starting as the same function (`_grow_depth`)."""
     state = strip_compile_prefix(state_dict)
     if isinstance(model, PlainSR):
         state = _grow_depth(model, state)
