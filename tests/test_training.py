@@ -116,8 +116,14 @@ def test_set_reads_numbers_as_numbers_and_rejects_words(tmp_path):
     in_file = tmp_path / "lr.yaml"
     in_file.write_text(cfg.read_text().replace("lr: 1.0e-3", "lr: 2e-4"))
     assert train.load_config(str(in_file), [])["train"]["lr"] == 2e-4  # the same in the file
-    for bad in ("train.lr=fast", "train.lr=true", "train.nosuch=1"):
+    for bad in ("train.lr=fast", "train.lr=true", "train.nosuch=1", "seed.x=1", "nosuch=1"):
         assert train.main(["--config", str(cfg), "--out", str(tmp_path / "run"), "--set", bad]) == 2
+
+
+def test_set_reaches_top_level_keys():
+    cfg = str(REPO / "training" / "configs" / "fast.yaml")
+    assert train.load_config(cfg, ["seed=7"])["seed"] == 7
+    assert train.load_config(cfg, ["seed=7"])["train"] == train.load_config(cfg, [])["train"]
 
 
 def test_tiny_training_lowers_the_loss_and_resumes(tmp_path, tiny_data, caplog):

@@ -45,19 +45,22 @@ ConfigLoader.add_implicit_resolver(
 
 
 def load_config(path: str, overrides: list[str]) -> dict:
-    """YAML config plus `section.key=value` overrides from the command line."""
+    """YAML config plus `key=value` or `section.key=value` overrides from the command line."""
     with open(path) as f:
         cfg = yaml.load(f, Loader=ConfigLoader)
     for item in overrides:
         key, _, value = item.partition("=")
-        section, _, name = key.partition(".")
-        if section not in cfg or name not in cfg[section]:
+        *sections, name = key.split(".")
+        node = cfg
+        for section in sections:
+            node = node.get(section) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or name not in node:
             raise KeyError(f"unknown config key {key!r} in --set {item!r}")
         new = yaml.load(value, Loader=ConfigLoader)
-        if isinstance(cfg[section][name], float) and (isinstance(new, bool) or
-                                                      not isinstance(new, (int, float))):
+        if isinstance(node[name], float) and (isinstance(new, bool) or
+                                              not isinstance(new, (int, float))):
             raise ValueError(f"{key} must be a number, not {value!r} (in --set {item!r})")
-        cfg[section][name] = new
+        node[name] = new
     return cfg
 
 
