@@ -136,7 +136,7 @@ def test_tiny_training_lowers_the_loss_and_resumes(tmp_path, tiny_data, caplog):
     assert any((out / "tb").iterdir())  # TensorBoard events written
 
     assert train.main(["--config", str(cfg), "--out", str(out), "--resume", "--set", "train.steps=80"]) == 0
-    assert "resumed from" in caplog.text
+    assert "resumed from" in caplog.text and "train.steps: 40 -> 80" in caplog.text
     second = torch.load(out / "last.pt", weights_only=False)
     assert second["step"] == 80
     steps = [s for s, _ in second["history"]]

@@ -64,6 +64,19 @@ def load_config(path: str, overrides: list[str]) -> dict:
     return cfg
 
 
+def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """`key: old -> new` for every dotted key whose value differs, so a resume that silently
+    continues someone else's run (another lr, another patch size) is visible in the log."""
+    changes = []
+    for key in sorted(old.keys() | new.keys()):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += config_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changes.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return changes
+
+
 def lr_at(step: int, total: int, peak: float, floor: float, warmup: int) -> float:
     """Linear warm-up, then cosine decay to `floor` (nanoGPT's schedule)."""
     if step < warmup:
@@ -158,6 +171,10 @@ def main(argv=None) -> int:
             opt_d.load_state_dict(ckpt["opt_d"])
         step, best_psnr, history = ckpt["step"], ckpt["best_psnr"], ckpt.get("history", [])
         log.info("resumed from %s at step %d (best val PSNR %.3f)", last, step, best_psnr)
+        changed = config_changes(ckpt.get("config", {}), cfg)
+        if changed:
+            log.warning("resuming with a config that differs from the checkpoint's: %s",
+                        "; ".join(changed))
     model = torch.nn.parallel.DistributedDataParallel(generator) if ddp else generator
     disc_model = torch.nn.parallel.DistributedDataParallel(disc) if (ddp and disc) else disc
 
