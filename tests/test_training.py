@@ -116,7 +116,7 @@ def test_set_reads_numbers_as_numbers_and_rejects_words(tmp_path):
     in_file = tmp_path / "lr.yaml"
     in_file.write_text(cfg.read_text().replace("lr: 1.0e-3", "lr: 2e-4"))
     assert train.load_config(str(in_file), [])["train"]["lr"] == 2e-4  # the same in the file
-    for bad in ("train.lr=fast", "train.lr=true", "train.nosuch=1", "seed.x=1", "nosuch=1"):
+    for bad in ("train.lr=fast", "train.lr=true", "train.nosuch=1", "seed.x=1", "nosuch=1", "data=3"):
         assert train.main(["--config", str(cfg), "--out", str(tmp_path / "run"), "--set", bad]) == 2
 
 

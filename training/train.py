@@ -55,7 +55,10 @@ def load_config(path: str, overrides: list[str]) -> dict:
         for section in sections:
             node = node.get(section) if isinstance(node, dict) else None
         if not isinstance(node, dict) or name not in node:
-            raise KeyError(f"unknown config key {key!r} in --set {item!r}")
+            raise ValueError(f"unknown config key {key!r} in --set {item!r}")
+        if isinstance(node[name], dict):
+            raise ValueError(f"{key!r} is a section; set one of its keys, such as {key}."
+                           f"{next(iter(node[name]))}=... (in --set {item!r})")
         new = yaml.load(value, Loader=ConfigLoader)
         if isinstance(node[name], float) and (isinstance(new, bool) or
                                               not isinstance(new, (int, float))):
@@ -95,8 +98,8 @@ def main(argv=None) -> int:
     ap.add_argument("--config", required=True, help="YAML file, e.g. training/configs/fast.yaml")
     ap.add_argument("--out", required=True, help="run folder: checkpoints, TensorBoard logs")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if present")
-    ap.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
-                    help="override config values, e.g. train.steps=100 data.batch=8")
+    ap.add_argument("--set", nargs="*", default=[], metavar="[SECTION.]KEY=VALUE",
+                    help="override config values, e.g. train.steps=100 data.batch=8 seed=7")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -104,7 +107,7 @@ def main(argv=None) -> int:
     # ---- config and processes -------------------------------------------------------------
     try:
         cfg = load_config(args.config, args.set)
-    except (OSError, KeyError, ValueError, yaml.YAMLError) as exc:
+    except (OSError, ValueError, yaml.YAMLError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     data_cfg, train_cfg, gan_cfg = cfg["data"], cfg["train"], cfg["gan"]
