@@ -8,7 +8,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["vcam_sr*", "engine_build*", "training*"]),
-    package_data={"vcam_sr.models": ["*.onnx", "*.pt"], "training": ["configs/*.yaml"]},
+    package_data={"vcam_sr.models": ["*.onnx", "*.pt", "*.json"], "training": ["configs/*.yaml"]},
     install_requires=[
         "numpy>=1.24",
         # The contrib build of OpenCV 4.x (a superset of opencv-python): `vcam-sr bench --peers`

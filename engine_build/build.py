@@ -197,11 +197,11 @@ def main(argv=None) -> int:
     profile = (args.min or lo, args.opt or opt, args.max or hi)
     model = Path(args.model)
     if model.suffix == ".pt":
-        from engine_build.export import export_onnx, load_checkpoint
+        from engine_build.export import describe, export_onnx, load_checkpoint
 
         net, ckpt = load_checkpoint(model)
         onnx_path = export_onnx(net, (args.cache_dir or cache.cache_dir()) / f"{model.stem}.onnx",
-                                preset=ckpt["preset"])
+                                describe(ckpt))
     else:
         onnx_path = resolve_model(args.model, ".onnx")
     path = build_engine(onnx_path, args.flavour, profile, args.workspace_mb, args.cache_dir, args.force)

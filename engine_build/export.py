@@ -8,14 +8,16 @@ the result is checked with the ONNX checker and against PyTorch on random inputs
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from engine_build.networks import build_generator, fold, strip_compile_prefix
+from engine_build.networks import fold, generator_from_checkpoint, preset_args, strip_compile_prefix
 from vcam_sr.atomic import atomic_path
 
 OPSET = 17
@@ -31,13 +33,32 @@ def load_checkpoint(path: str | os.PathLike, use_ema: bool = True) -> tuple[torc
                          "training/train.py") from None
     if not isinstance(ckpt, dict) or "generator" not in ckpt or "preset" not in ckpt:
         raise ValueError(f"{path} is not a vcam-sr checkpoint; pass a .pt written by training/train.py")
-    model = build_generator(ckpt["preset"])
+    model = generator_from_checkpoint(ckpt)
     state = ckpt.get("ema") if use_ema and ckpt.get("ema") else ckpt["generator"]
     model.load_state_dict(strip_compile_prefix(state))
     return model.eval(), ckpt
 
 
-def export_onnx(model: torch.nn.Module, out: str | os.PathLike, preset: str = "") -> Path:
+def describe(ckpt: dict) -> dict[str, str]:
+    """The ONNX metadata a checkpoint's model carries, so the runtime can tell what each shipped
+    file is (vcam_sr/models reads it): preset, variant, training degradation, step, commit."""
+    mix = ckpt.get("config", {}).get("data", {}).get("degradation", "bicubic")
+    if isinstance(mix, str):  # configs before the profile mix: 'bicubic' or 'call'
+        mix = {"clean": 1.0} if mix == "bicubic" else {mix: 1.0}
+    mix = {k: v for k, v in mix.items() if v}
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, cwd=Path(__file__).parent, timeout=10).stdout.strip()
+    except OSError:
+        commit = ""
+    return {"vcam_sr_preset": ckpt["preset"], "scale": "2",
+            "vcam_sr_variant": "clean" if set(mix) == {"clean"} else "robust",
+            "vcam_sr_degradation": json.dumps(mix),
+            "vcam_sr_model_args": json.dumps(ckpt.get("model_args") or preset_args(ckpt["preset"])),
+            "vcam_sr_step": str(ckpt.get("step")), "vcam_sr_commit": commit or "unknown"}
+
+
+def export_onnx(model: torch.nn.Module, out: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
     """Fold, export with dynamic height/width, verify, and write atomically to `out`."""
     out = Path(out)
     deploy = fold(model).float().eval()
@@ -52,9 +73,9 @@ def export_onnx(model: torch.nn.Module, out: str | os.PathLike, preset: str = ""
 
         proto = onnx.load(tmp)
         onnx.checker.check_model(proto)
-        if preset:
-            proto.metadata_props.add(key="vcam_sr_preset", value=preset)
-            proto.metadata_props.add(key="scale", value="2")
+        for key, value in (metadata or {}).items():
+            proto.metadata_props.add(key=key, value=value)
+        if metadata:
             onnx.save(proto, tmp)
     return out
 
@@ -101,10 +122,11 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out = export_onnx(model, args.out, preset=ckpt["preset"])
+    out = export_onnx(model, args.out, describe(ckpt))
     weights = out.with_suffix(".pt")
     with atomic_path(weights) as tmp:
-        torch.save({"preset": ckpt["preset"], "step": ckpt.get("step"),
+        torch.save({"preset": ckpt["preset"], "model_args": ckpt.get("model_args"),
+                    "step": ckpt.get("step"), "config": ckpt.get("config"),
                     "generator": model.state_dict()}, tmp)
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB), preset {ckpt['preset']}, "
           f"step {ckpt.get('step')}; max |torch - onnxruntime| = {max_abs_diff(model, out):.2e}")

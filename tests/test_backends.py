@@ -46,14 +46,14 @@ def test_onnxruntime_and_torch_backends_agree(set5):
     if not HAS_TORCH:
         pytest.skip("torch is not installed")
     _, lr, _ = set5[0]
-    with create_upscaler("onnxruntime") as a, create_upscaler("torch") as b:
+    with create_upscaler("onnxruntime", "fast") as a, create_upscaler("torch", "fast") as b:
         diff = np.abs(a.upscale(lr).astype(int) - b.upscale(lr).astype(int))
     assert diff.max() <= 1  # fp32 on both sides; only rounding at .5 may differ
 
 
 def test_auto_picks_onnxruntime_on_a_cpu_machine(caplog):
     caplog.set_level("INFO")
-    with create_upscaler("auto") as up:
+    with create_upscaler("auto", "fast") as up:
         assert up.name == "onnxruntime"
     assert "CPUExecutionProvider" in caplog.text and "auto:" in caplog.text
     assert ort_providers()[-1] == "CPUExecutionProvider"
@@ -61,8 +61,9 @@ def test_auto_picks_onnxruntime_on_a_cpu_machine(caplog):
 
 @pytest.mark.skipif(nvidia_driver_present(), reason="an NVIDIA driver is present, so torch may be asked")
 def test_choosing_a_cpu_backend_never_imports_torch():
-    code = ("import sys, vcam_sr; up = vcam_sr.create_upscaler('auto'); "
-            "print(up.name, 'torch' in sys.modules)")
+    code = ("import sys, numpy, vcam_sr; up = vcam_sr.create_upscaler('auto', 'auto'); "
+            "up.upscale(numpy.zeros((36, 64, 3), numpy.uint8)); "
+            "print(up.loaded[up.current.name].name, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["onnxruntime", "False"]
 
@@ -70,6 +71,6 @@ def test_choosing_a_cpu_backend_never_imports_torch():
 @pytest.mark.skipif("CUDAExecutionProvider" not in ort_providers(), reason="no CUDA execution provider here")
 def test_onnxruntime_cuda_provider_on_a_real_gpu():
     frame = np.zeros((36, 64, 3), np.uint8)
-    with create_upscaler("onnxruntime") as up:
+    with create_upscaler("onnxruntime", "fast") as up:
         assert "CUDAExecutionProvider" in up.session.get_providers()
         assert up.upscale(frame).shape == (72, 128, 3)

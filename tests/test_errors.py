@@ -39,7 +39,8 @@ def test_broken_model_file(tmp_path):
 
 
 def test_unknown_model_name():
-    assert_clean_error(run_cli("--source", "test", "--model", "ultra", "--sink", "null"), "ultra", "fast")
+    assert_clean_error(run_cli("--source", "test", "--model", "ultra", "--sink", "null"),
+                       "ultra", "auto", "fast-clean")
 
 
 @pytest.mark.skipif(bool(glob.glob("/dev/video*")), reason="a /dev/video device exists here")

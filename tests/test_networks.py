@@ -109,7 +109,7 @@ def test_discriminator_accepts_any_patch_size():
 @pytest.mark.parametrize("preset", ["fast", "quality"])
 def test_onnx_export_matches_pytorch(preset, tmp_path):
     model = randomise(build_generator(preset))
-    path = export_onnx(model, tmp_path / f"{preset}.onnx", preset=preset)
+    path = export_onnx(model, tmp_path / f"{preset}.onnx")
     assert max_abs_diff(model, path) < 1e-4
     fp16 = export_fp16(path, tmp_path / f"{preset}.fp16.onnx")
     import onnx

@@ -13,14 +13,13 @@ import yaml
 from conftest import REPO
 from training import train
 from training.data import PatchSampler, load_hr_pool, sample_video_frames
-from training.degradations import call_degrade
 from training.losses import find_vgg19_weights
 
 
 def tiny_config(tmp_path: Path, data: Path, **train_overrides) -> Path:
     cfg = yaml.safe_load((REPO / "training" / "configs" / "fast.yaml").read_text())
     cfg["data"].update(train=str(data / "train"), val=str(data / "val"), val_sets=["Tiny"],
-                       frames_per_video=4, lr_patch=24, batch=8)
+                       frames_per_video=4, lr_patch=24, batch=8, val_clips=None)
     cfg["train"].update(steps=60, lr=3e-3, warmup=5, log_every=10, val_every=30, ckpt_every=20,
                         init_from=None)
     cfg["train"].update(train_overrides)
@@ -35,7 +34,7 @@ def test_every_preset_config_is_complete(path):
 
     reference = yaml.safe_load((REPO / "training" / "configs" / "fast.yaml").read_text())
     cfg = yaml.safe_load(path.read_text())
-    assert cfg["preset"] == path.stem and cfg["preset"] in PRESETS
+    assert cfg["preset"] in PRESETS and path.stem.startswith(cfg["preset"])
     for section in ("data", "train", "gan"):
         assert set(cfg[section]) == set(reference[section])
 
@@ -71,13 +70,21 @@ def test_patch_sampler_makes_matching_lr_hr_pairs(tiny_data):
     assert (lr - down).abs().mean() < 0.03  # LR really is HR made smaller, not a random crop
 
 
-def test_call_degradation_changes_the_frame_but_keeps_its_content(tiny_data):
-    img = load_hr_pool(tiny_data / "train", 4, 48)[0][:64, :80]
-    rng = np.random.default_rng(0)
-    out = call_degrade(img, rng, p=1.0)
-    assert out.shape == img.shape and out.dtype == np.uint8
-    diff = np.abs(out.astype(float) - img).mean()
-    assert 0.5 < diff < 40
+def test_sampler_mixes_profiles_and_keeps_clean_targets(tiny_data):
+    pool = load_hr_pool(tiny_data / "train", 4, 48)
+    clean_lr, clean_hr = PatchSampler(pool, 24, {"clean": 1.0}, seed=2).batch(6)
+    lr, hr = PatchSampler(pool, 24, {"clean": 0.0, "webcam": 1.0, "call": 0.0}, seed=2).batch(6)
+    assert torch.equal(hr, clean_hr)  # the same crops; only the LR is degraded
+    diff = (lr - clean_lr).abs().mean(dim=(1, 2, 3))
+    assert (diff > 0.002).all() and (diff < 0.1).all()
+    with pytest.raises(ValueError, match="data.degradation"):
+        PatchSampler(pool, 24, {"fog": 1.0})
+
+
+def test_bad_degradation_mix_is_a_clear_error(tmp_path, tiny_data, capsys):
+    code = train.main(["--config", str(tiny_config(tmp_path, tiny_data)), "--out", str(tmp_path / "run"),
+                       "--set", "data.degradation.clean=-1"])
+    assert code == 2 and "data.degradation" in capsys.readouterr().err
 
 
 def test_empty_data_folder_is_a_clear_error(tmp_path, tiny_data, capsys):
@@ -111,7 +118,7 @@ def test_unusable_warm_start_checkpoint_is_a_clear_error(tmp_path, tiny_data, ca
 
 
 def test_set_reads_numbers_as_numbers_and_rejects_words(tmp_path):
-    cfg = REPO / "training" / "configs" / "fast.yaml"
+    cfg = REPO / "training" / "configs" / "fast-clean.yaml"
     assert train.load_config(str(cfg), ["train.lr=2e-4"])["train"]["lr"] == 2e-4  # YAML: a string
     in_file = tmp_path / "lr.yaml"
     in_file.write_text(cfg.read_text().replace("lr: 1.0e-3", "lr: 2e-4"))
@@ -180,3 +187,18 @@ def test_gan_phase_runs_with_a_vgg19_weight_file(tmp_path, tiny_data):
     ckpt = torch.load(out / "last.pt", weights_only=False)
     assert ckpt["step"] == 4 and ckpt["disc"] is not None
     assert ckpt["opt_d"]["state"]  # Adam keeps state only for parameters it has stepped: D trained
+
+
+def test_robust_run_validates_on_clips_and_saves_its_settings(tmp_path, tiny_data, capsys):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    shutil.copy(tiny_data / "train" / "clip.mp4", clips / "held_out.mp4")
+    cfg = tiny_config(tmp_path, tiny_data, steps=4, val_every=4, ckpt_every=4)
+    out = tmp_path / "robust"
+    assert train.main(["--config", str(cfg), "--out", str(out), "--set", "data.val_sets=[]",
+                       f"data.val_clips={clips}", "data.val_clip_frames=3",
+                       "data.degradation.clean=0.2", "data.degradation.call=0.8"]) == 0
+    assert "clips_webcam" in capsys.readouterr().out  # tqdm.write goes to stdout
+    best = torch.load(out / "best.pt", weights_only=False)
+    assert best["model_args"] == {"arch": "plain", "channels": 16, "blocks": 4, "luma": True}
+    assert best["config"]["data"]["degradation"]["call"] == 0.8

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from training.degradations import call_degrade
+from training.degradations import degrade, parse_mix
 
 log = logging.getLogger("training.data")
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
@@ -81,13 +81,14 @@ def bicubic_down(hr: torch.Tensor) -> torch.Tensor:
 
 
 class PatchSampler:
-    """Draws (LR, HR) batches of random, augmented crops from an in-memory HR pool."""
+    """Draws (LR, HR) batches of random, augmented crops from an in-memory HR pool. Each LR crop
+    is the HR crop shrunk by bicubic, then degraded by a profile drawn from `mix`
+    ({clean|webcam|call: weight}); the target is always the clean HR crop."""
 
-    def __init__(self, pool: list[np.ndarray], lr_patch: int, degradation: str = "bicubic",
+    def __init__(self, pool: list[np.ndarray], lr_patch: int, mix: dict | None = None,
                  seed: int = 0):
-        if degradation not in ("bicubic", "call"):
-            raise ValueError(f"degradation must be 'bicubic' or 'call', not {degradation!r}")
-        self.pool, self.hr_patch, self.degradation = pool, lr_patch * 2, degradation
+        self.profiles, self.probs = parse_mix(mix or {"clean": 1.0})
+        self.pool, self.hr_patch = pool, lr_patch * 2
         self.rng = np.random.default_rng(seed)
         # Larger images hold more distinct patches: sample them proportionally to area.
         area = np.array([im.shape[0] * im.shape[1] for im in pool], dtype=np.float64)
@@ -109,9 +110,10 @@ class PatchSampler:
         hr = np.stack([self._crop() for _ in range(size)])
         hr = torch.from_numpy(hr).permute(0, 3, 1, 2).float() / 255
         lr = bicubic_down(hr)
-        if self.degradation == "call":
+        if self.profiles != ["clean"]:
             lr_u8 = (lr * 255).round().byte().permute(0, 2, 3, 1).numpy()
-            lr = torch.from_numpy(np.stack([call_degrade(im, self.rng) for im in lr_u8]))
+            chosen = self.rng.choice(self.profiles, size=size, p=self.probs)
+            lr = torch.from_numpy(np.stack([degrade(im, p, self.rng) for im, p in zip(lr_u8, chosen)]))
             lr = lr.permute(0, 3, 1, 2).float() / 255
         return lr.contiguous(), hr.contiguous()
 

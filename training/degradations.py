@@ -1,7 +1,12 @@
-"""The `call` degradation: what a poor video call does to a frame.
+"""What a webcam and a video call do to a frame: seeded random degradations of an LR image.
 
-Mild blur, sensor noise, JPEG and a real H.264 round trip at a low bitrate (PyAV's libx264),
-applied in random order and strength to an LR uint8 RGB image.
+Each step takes and returns uint8 HxWx3 RGB and draws its strength from the range named beside
+it, so tests can check the ranges and a seeded run repeats exactly.
+
+- `webcam`: what a USB camera sends: optional mild blur, sensor noise, then MJPG (JPEG).
+- `call`: what a receiver sees: a real libx264 round trip (PyAV), or a low-quality JPEG,
+  after the sender's own mild blur or noise.
+- `clean`: nothing (the literature's bicubic LR).
 """
 from __future__ import annotations
 
@@ -10,26 +15,34 @@ import fractions
 import cv2
 import numpy as np
 
+BLUR_SIGMA = (0.3, 1.0)
+NOISE_SIGMA = (1.0, 8.0)       # grey levels
+WEBCAM_JPEG_Q = (60, 95)
+CALL_JPEG_Q = (30, 70)
+CALL_CRF = (24, 40)
+PROFILES = ("clean", "webcam", "call")
 
-def blur(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    sigma = rng.uniform(0.3, 1.2)
-    return cv2.GaussianBlur(img, (0, 0), sigmaX=sigma)
+
+def blur(img: np.ndarray, rng: np.random.Generator, sigma=BLUR_SIGMA) -> np.ndarray:
+    return cv2.GaussianBlur(img, (0, 0), sigmaX=rng.uniform(*sigma))
 
 
-def sensor_noise(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    sigma = rng.uniform(1.0, 8.0)
-    noisy = img.astype(np.float32) + rng.normal(0.0, sigma, img.shape).astype(np.float32)
+def sensor_noise(img: np.ndarray, rng: np.random.Generator, sigma=NOISE_SIGMA) -> np.ndarray:
+    """Gaussian noise; a third of the time the same in all colours (luma-only noise)."""
+    s = rng.uniform(*sigma)
+    shape = img.shape[:2] + ((1,) if rng.random() < 1 / 3 else (3,))
+    noisy = img.astype(np.float32) + rng.normal(0.0, s, shape).astype(np.float32)
     return np.clip(noisy.round(), 0, 255).astype(np.uint8)
 
 
-def jpeg(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    quality = int(rng.integers(30, 91))
-    ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+def jpeg(img: np.ndarray, rng: np.random.Generator, quality=WEBCAM_JPEG_Q) -> np.ndarray:
+    q = int(rng.integers(quality[0], quality[1] + 1))
+    ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
 
 
-def h264(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Encode and decode one frame with libx264 at a call-like bitrate (bits per pixel ~0.02-0.15)."""
+def h264(img: np.ndarray, rng: np.random.Generator, crf=CALL_CRF) -> np.ndarray:
+    """Encode and decode one frame with libx264 at a call-like constant rate factor."""
     import av
 
     h, w = img.shape[:2]
@@ -38,26 +51,50 @@ def h264(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     codec = av.CodecContext.create("libx264", "w")
     codec.width, codec.height, codec.pix_fmt = ew, eh, "yuv420p"
     codec.time_base = fractions.Fraction(1, 30)
-    codec.bit_rate = int(ew * eh * 30 * rng.uniform(0.02, 0.15))
-    codec.options = {"preset": "ultrafast", "tune": "zerolatency"}
-    frame = av.VideoFrame.from_ndarray(padded, format="rgb24")
-    packets = codec.encode(frame) + codec.encode(None)
+    codec.options = {"preset": "veryfast", "tune": "zerolatency",
+                     "crf": str(int(rng.integers(crf[0], crf[1] + 1)))}
+    packets = codec.encode(av.VideoFrame.from_ndarray(padded, format="rgb24")) + codec.encode(None)
     decoder = av.CodecContext.create("h264", "r")
     out = None
-    for packet in packets:
+    for packet in [*packets, None]:
         for decoded in decoder.decode(packet):
             out = decoded.to_ndarray(format="rgb24")
-    for decoded in decoder.decode(None):
-        out = decoded.to_ndarray(format="rgb24")
     return out[:h, :w] if out is not None else img
 
 
-STEPS = (blur, sensor_noise, jpeg, h264)
+def webcam(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    if rng.random() < 0.5:
+        img = blur(img, rng)
+    return jpeg(sensor_noise(img, rng), rng, WEBCAM_JPEG_Q)
 
 
-def call_degrade(img: np.ndarray, rng: np.random.Generator, p: float = 0.6) -> np.ndarray:
-    """Apply each step with probability `p`, in a random order."""
-    for i in rng.permutation(len(STEPS)):
-        if rng.random() < p:
-            img = STEPS[i](img, rng)
-    return np.ascontiguousarray(img)
+def call(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    if rng.random() < 0.3:
+        img = blur(img, rng)
+    if rng.random() < 0.3:
+        img = sensor_noise(img, rng, (1.0, 4.0))
+    return h264(img, rng) if rng.random() < 0.7 else jpeg(img, rng, CALL_JPEG_Q)
+
+
+def degrade(img: np.ndarray, profile: str, rng: np.random.Generator) -> np.ndarray:
+    """`img` as the named profile would deliver it (a new contiguous array)."""
+    if profile == "clean":
+        return img.copy()
+    if profile == "webcam":
+        return np.ascontiguousarray(webcam(img, rng))
+    if profile == "call":
+        return np.ascontiguousarray(call(img, rng))
+    raise ValueError(f"unknown degradation profile {profile!r}; choose one of {', '.join(PROFILES)}")
+
+
+def parse_mix(mix: dict) -> tuple[list[str], np.ndarray]:
+    """{profile: weight} -> (profiles, probabilities); a clear error for anything else."""
+    if not isinstance(mix, dict) or not mix or any(
+            k not in PROFILES or isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0
+            for k, v in mix.items()) or sum(mix.values()) <= 0:
+        raise ValueError(f"data.degradation must map profiles ({', '.join(PROFILES)}) to "
+                         f"non-negative weights, such as {{clean: 0.2, webcam: 0.4, call: 0.4}}, "
+                         f"not {mix!r}")
+    names = list(mix)
+    weights = np.array([float(mix[k]) for k in names])
+    return names, weights / weights.sum()

@@ -1,11 +1,13 @@
-"""Evaluate upscalers on the validation sets: Y-PSNR / SSIM per image and per set, and cost.
+"""Evaluate upscalers: Y-PSNR / SSIM on the image sets, video-call behaviour on clips, and cost.
 
-    python -m training.evaluate --val ../shared/data/val --onnx vcam_sr/models/fast.onnx \
-        --peers ../shared/peers/opencv_dnn_superres --out eval/
+    python -m training.evaluate --val ../shared/data/val --clips ../shared/data/val/clips \
+        --onnx vcam_sr/models/*.onnx --auto --peers ../shared/peers/opencv_dnn_superres --cost --out eval/
 
 Methods: bicubic (PIL, Keys a=-0.5, the literature's baseline), cv2 INTER_CUBIC (a=-0.75, for
-reference), a PyTorch checkpoint, ONNX files, and the OpenCV dnn_superres peers. Writes a
-markdown table and a JSON file; `--crops` writes LR | bicubic | ours | HR side-by-sides.
+reference), PyTorch checkpoints, ONNX files, the runtime's `--model auto`, and the OpenCV
+dnn_superres peers. Clips are scored clean, webcam-like and call-like with temporal flicker
+(training/clips.py). Writes a markdown table and a JSON file; `--crops` writes
+LR | bicubic | ours | HR side-by-sides.
 """
 from __future__ import annotations
 
@@ -22,8 +24,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from training.clips import CONDITIONS, ClipSet, clip_markdown
 from training.data import load_val_set
 from training.metrics import crop_hr, psnr_ssim
+from vcam_sr.atomic import atomic_path
 from vcam_sr.errors import VcamError
 from vcam_sr.upscalers.onnxruntime import OnnxRuntimeUpscaler
 from vcam_sr.upscalers.opencv_dnn import OpenCVDnnUpscaler, find_peer_models
@@ -56,6 +60,34 @@ def torch_upscaler(model) -> Upscale:
 def onnx_upscaler(path: str | os.PathLike, threads: int = 2) -> Upscale:
     """The runtime's own ONNX Runtime backend on the CPU, so we score what users run."""
     return OnnxRuntimeUpscaler(Path(path), ["CPUExecutionProvider"], threads).upscale
+
+
+class AutoPerSource:
+    """The runtime's `--model auto` (shipped models on ONNX Runtime's CPU backend, 30 fps
+    target), started afresh for every image or clip, as for a new source; `choices` records
+    the model each one ended on."""
+
+    def __init__(self, threads: int = 2, fps: float = 30.0):
+        from vcam_sr.models import shipped
+
+        self.models, self.threads, self.fps, self.choices = shipped(), threads, fps, []
+
+    def new(self) -> Upscale:
+        from vcam_sr.upscalers import build_backend
+        from vcam_sr.upscalers.auto import AutoUpscaler
+
+        auto = AutoUpscaler(self.models, lambda m: build_backend("onnxruntime", m.name, self.threads),
+                            self.fps)
+        self.choices.append(auto)
+        return auto.upscale
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray:  # one image is one source
+        return self.new()(lr)
+
+    def chosen(self) -> dict[str, int]:
+        names = [a.current.name for a in self.choices]
+        self.choices = []
+        return {n: names.count(n) for n in sorted(set(names))}
 
 
 def peer_cost(pb_path: Path) -> dict:
@@ -141,21 +173,32 @@ def markdown(results: dict[str, dict], sets: list[str]) -> str:
 
 
 def cost_markdown(costs: dict[str, dict]) -> str:
-    lines = ["| method | params | GFLOPs @640x360 | ms @320x180 | ms @640x360 | x bicubic @640x360 |",
-             "|---|---|---|---|---|---|"]
+    """Ratios to cv2 bicubic and, when it was timed, to OpenCV's FSRCNN-small_x2 (our budget)."""
+    small = costs.get("opencv FSRCNN-small_x2")
+    lines = ["| method | params | GFLOPs @640x360 | ms @320x180 | ms @640x360 | x bicubic @640x360 |"
+             + (" x FSRCNN-small @320x180 / @640x360 |" if small else ""),
+             "|---|---|---|---|---|---|" + ("---|" if small else "")]
     base = costs["bicubic (cv2)"]["ms_640x360"]
     for method, c in costs.items():
         params = f"{c['params']:,}" if "params" in c else "-"
         gflops = f"{c['gflops_640x360']:.2f}" if "gflops_640x360" in c else "-"
+        ratio = (f" {c['ms_320x180'] / small['ms_320x180']:.2f} / {c['ms_640x360'] / small['ms_640x360']:.2f} |"
+                 if small else "")
         lines.append(f"| {method} | {params} | {gflops} | {c['ms_320x180']:.1f} | "
-                     f"{c['ms_640x360']:.1f} | {c['ms_640x360'] / base:.1f} |")
+                     f"{c['ms_640x360']:.1f} | {c['ms_640x360'] / base:.1f} |" + ratio)
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--val", default="../shared/data/val", help="folder holding SET/HR and SET/LR_x2")
-    ap.add_argument("--sets", nargs="+", default=["Set5", "Set14", "B100"])
+    ap.add_argument("--sets", nargs="*", default=["Set5", "Set14", "B100"],
+                    help="image sets to score (none: clips only)")
+    ap.add_argument("--clips", help="folder of talking-head clips to score clean, webcam-like and "
+                                    "call-like (training/clips.py), e.g. ../shared/data/val/clips")
+    ap.add_argument("--clip-frames", type=int, default=60, help="first frames of each clip (60)")
+    ap.add_argument("--auto", action="store_true",
+                    help="also score the runtime's --model auto, new for every image and clip")
     ap.add_argument("--onnx", nargs="*", default=[], help="ONNX models to score")
     ap.add_argument("--checkpoint", nargs="*", default=[], help="training checkpoints (.pt) to score")
     ap.add_argument("--peers", help="folder of OpenCV dnn_superres .pb models to score beside ours")
@@ -166,6 +209,7 @@ def main(argv=None) -> int:
 
     try:
         sets = {s: load_val_set(args.val, s) for s in args.sets}
+        clips = ClipSet(args.clips, max_frames=args.clip_frames) if args.clips else None
         methods: dict[str, Upscale] = {"bicubic (PIL, a=-0.5)": pil_bicubic,
                                        "cv2 INTER_CUBIC (a=-0.75)": cv2_cubic}
         peers = find_peer_models(args.peers) if args.peers else []
@@ -180,17 +224,33 @@ def main(argv=None) -> int:
             if not Path(path).is_file():
                 raise FileNotFoundError(f"ONNX model {path} does not exist")
             methods[f"{Path(path).name} (onnxruntime)"] = onnx_upscaler(path)
+        auto = AutoPerSource() if args.auto else None
     except (FileNotFoundError, ValueError, VcamError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if auto:
+        methods["auto (runtime's --model auto)"] = auto
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = {}
+    results, clip_results, auto_choices = {}, {}, {}
     for label, fn in tqdm(methods.items(), desc="methods", unit="method"):
         crops = out / "crops" if args.crops else None
         results[label] = score_sets(fn, sets, crops, label.split()[0].replace("/", "_"))
-    report = markdown(results, args.sets)
+        if fn is auto:
+            auto_choices["sets"] = auto.chosen()
+        if clips:
+            clip_results[label] = (clips.score(per_source=auto.new) if fn is auto else clips.score(fn))
+            if fn is auto:
+                auto_choices["clips"] = auto.chosen()
+    report = markdown(results, args.sets) if args.sets else ""
+    if clips:
+        report += "\n\nTalking-head clips (first %d frames of each), 2x down, then:\n%s\n\n%s" % (
+            args.clip_frames, "\n".join(f"- {c}: {d}" for c, d in CONDITIONS.items()),
+            clip_markdown(clip_results, clips.conditions, next(iter(methods))))
+    if auto_choices:
+        report += "\n\nauto chose (images of the sets / clips x conditions): " + "; ".join(
+            f"{k}: " + ", ".join(f"{n} x{c}" for n, c in v.items()) for k, v in auto_choices.items())
     costs = {}
     if args.cost:
         sizes = ((320, 180), (640, 360))
@@ -201,9 +261,12 @@ def main(argv=None) -> int:
         for path in args.onnx:
             costs[f"{Path(path).name} (onnxruntime, 2 threads)"] = onnx_cost(path)
         report += "\n\n" + cost_markdown(costs)
-    (out / "results.md").write_text(report + "\n")
-    (out / "results.json").write_text(json.dumps({"quality": results, "cost": costs}, indent=1))
-    print(report)
+    with atomic_path(out / "results.md") as tmp:
+        tmp.write_text(report.strip() + "\n")
+    with atomic_path(out / "results.json") as tmp:
+        tmp.write_text(json.dumps({"quality": results, "clips": clip_results, "auto": auto_choices,
+                                   "cost": costs}, indent=1))
+    print(report.strip())
     print(f"\nwrote {out / 'results.md'} and {out / 'results.json'}")
     return 0
 

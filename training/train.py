@@ -25,8 +25,10 @@ import yaml
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from engine_build.networks import Discriminator, build_generator, strip_compile_prefix, warm_start
+from engine_build.networks import (Discriminator, build_generator, generator_from_checkpoint,
+                                   preset_args, strip_compile_prefix, warm_start)
 from training import losses
+from training.clips import ClipSet
 from training.data import PatchSampler, load_hr_pool, load_val_set
 from training.evaluate import score_sets, torch_upscaler
 from vcam_sr.atomic import atomic_path
@@ -131,6 +133,10 @@ def main(argv=None) -> int:
         pool = load_hr_pool(data_cfg["train"], data_cfg["frames_per_video"], 2 * data_cfg["lr_patch"],
                              data_cfg["scales"])
         val_sets = {s: load_val_set(data_cfg["val"], s) for s in data_cfg["val_sets"]}
+        val_clips = (ClipSet(data_cfg["val_clips"], data_cfg["val_conditions"],
+                             data_cfg["val_clip_frames"], with_flicker=False)
+                     if data_cfg["val_clips"] else None)
+        sampler = PatchSampler(pool, data_cfg["lr_patch"], data_cfg["degradation"], cfg["seed"] + rank)
         pixel = losses.pixel_loss(train_cfg["pixel_loss"], train_cfg["loss_on"]).to(device)
         vgg = None
         if gan_cfg["steps"] > 0:
@@ -138,14 +144,15 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    sampler = PatchSampler(pool, data_cfg["lr_patch"], data_cfg["degradation"], cfg["seed"] + rank)
     batch = data_cfg["batch"] // world  # the config gives the global batch
 
     # ---- model, optimisers, EMA ------------------------------------------------------------
     # channels_last: faster convs with oneDNN on CPU (~15% here) and with cuDNN on GPUs.
     last = out / "last.pt"
     resuming = args.resume and last.exists()
-    generator = build_generator(cfg["preset"])
+    ckpt = torch.load(last, map_location="cpu", weights_only=False) if resuming else None
+    generator = generator_from_checkpoint(ckpt) if resuming else build_generator(cfg["preset"])
+    model_args = (ckpt.get("model_args") if resuming else None) or preset_args(cfg["preset"])
     if train_cfg["init_from"] and not resuming:  # a resumed run has its own weights
         try:
             init = torch.load(train_cfg["init_from"], map_location="cpu", weights_only=False)
@@ -164,7 +171,6 @@ def main(argv=None) -> int:
     step, best_psnr = 0, -1.0
     history, recent = [], []  # history: [step, mean pixel loss over the last log_every steps]
     if resuming:
-        ckpt = torch.load(last, map_location=device, weights_only=False)
         generator.load_state_dict(strip_compile_prefix(ckpt["generator"]))
         ema.module.load_state_dict(strip_compile_prefix(ckpt["ema"]))
         ema.n_averaged.fill_(ckpt["ema_n"])
@@ -190,8 +196,8 @@ def main(argv=None) -> int:
                  cfg["preset"], sum(p.numel() for p in generator.parameters()), device, world, batch)
 
     def checkpoint() -> dict:
-        return {"preset": cfg["preset"], "step": step, "best_psnr": best_psnr, "config": cfg,
-                "history": history,
+        return {"preset": cfg["preset"], "model_args": model_args, "step": step,
+                "best_psnr": best_psnr, "config": cfg, "history": history,
                 "generator": generator.state_dict(), "ema": ema.module.state_dict(),
                 "ema_n": int(ema.n_averaged), "opt_g": opt_g.state_dict(),
                 "disc": disc.state_dict() if disc else None,
@@ -249,13 +255,15 @@ def main(argv=None) -> int:
             ema.module.eval()
             upscale = torch_upscaler(ema.module)
             scores = score_sets(upscale, val_sets)
+            if val_clips:
+                scores.update({f"clips_{c}": s for c, s in val_clips.score(upscale).items()})
             mean_psnr = float(np.mean([s["psnr"] for s in scores.values()]))
             for name, s in scores.items():
                 writer.add_scalar(f"val/{name}_psnr", s["psnr"], step)
                 writer.add_scalar(f"val/{name}_ssim", s["ssim"], step)
-            name, lr0, _ = val_sets[data_cfg["val_sets"][0]][0]
-            sample = upscale(lr0)
-            writer.add_image(f"sample/{name}", sample, step, dataformats="HWC")
+            if val_sets:
+                name, lr0, _ = val_sets[data_cfg["val_sets"][0]][0]
+                writer.add_image(f"sample/{name}", upscale(lr0), step, dataformats="HWC")
             summary = ", ".join(f"{k} {v['psnr']:.3f} dB" for k, v in scores.items())
             tqdm.write(f"step {step}: val {summary}")
             if mean_psnr > best_psnr and not gan_phase:  # GAN results are judged by eye, not PSNR

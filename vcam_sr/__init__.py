@@ -4,7 +4,7 @@ Scripting use mirrors the CLI:
 
     import vcam_sr
     source = vcam_sr.open_source("test", 320, 180)
-    upscaler = vcam_sr.create_upscaler("auto", "fast")
+    upscaler = vcam_sr.create_upscaler("auto", "auto")  # backend, model
     with vcam_sr.Pipeline(source, upscaler, [vcam_sr.open_sink("file:out.mp4")], max_frames=90) as p:
         p.run()
 """

@@ -31,7 +31,7 @@ def build_pipeline(cfg: Config, realtime: bool = True) -> Pipeline:
     source = open_source(cfg.source, cam.width, cam.height, cam.fps, cam.mjpg, cfg.loop,
                          cfg.degrade, cfg.degrade_jpeg, realtime)
     try:
-        upscaler = create_upscaler(cfg.backend, cfg.model, cfg.threads)
+        upscaler = create_upscaler(cfg.backend, cfg.model, cfg.threads, cfg.max_fps or source.fps)
     except BaseException:
         source.close()
         raise

@@ -3,6 +3,7 @@
     vcam-sr --source 0                       camera 0 -> 2x -> virtual camera
     vcam-sr --source test --sink window      built-in test pattern, preview window
     vcam-sr --source talk.mp4 --sink file:talk_2x.mp4 --no-realtime
+    vcam-sr models                           the shipped models, and which one auto picks here
     vcam-sr bench                            speed of every backend on this machine
     vcam-sr build-engine --flavour rtx       TensorRT engine for NVIDIA GPUs
 """
@@ -18,7 +19,7 @@ from vcam_sr.errors import VcamError
 EPILOG = """sources: a camera index (0, 1, ...), 'test' (moving test pattern), a video file or a
 stream URL.  sinks (repeat --sink for several): virtualcam, window, file:PATH.mp4, null.
 Options not given here come from --config (see config.yaml for every key), then the defaults.
-Other commands: 'vcam-sr bench --help', 'vcam-sr build-engine --help'."""
+Other commands: 'vcam-sr models --help', 'vcam-sr bench --help', 'vcam-sr build-engine --help'."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--degrade-jpeg", type=int, dest="degrade_jpeg", metavar="QUALITY",
                     help="also JPEG-compress the source at this quality (1-100)")
     ap.add_argument("-b", "--backend", help="auto (default), tensorrt, onnxruntime, torch or bicubic")
-    ap.add_argument("-m", "--model", help="bundled preset name (fast) or a model file path")
+    ap.add_argument("-m", "--model", help="auto (default: clean input -> fast-clean, noisy or compressed "
+                    "-> the deepest robust model that keeps up), fast (robust, CPU), balanced "
+                    "(robust, deeper: 4+ cores), fast-clean (clean input only), or a model file")
     ap.add_argument("--threads", type=int, help="inference threads; 0 = all physical cores")
     ap.add_argument("--sink", action="append", dest="sinks",
                     help="where frames go: virtualcam (default), window, file:PATH, null")
@@ -84,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     try:
+        if argv[:1] == ["models"]:
+            from vcam_sr.models_command import main as models_main
+
+            return models_main(argv[1:])
         if argv[:1] == ["bench"]:
             from vcam_sr.bench import main as bench_main
 

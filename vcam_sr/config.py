@@ -40,7 +40,7 @@ class Config(_Section):
     degrade: float = Field(1.0, gt=0.05, le=1.0)
     degrade_jpeg: Optional[int] = Field(None, ge=1, le=100)
     backend: Literal["auto", "tensorrt", "onnxruntime", "torch", "bicubic"] = "auto"
-    model: str = "fast"
+    model: str = "auto"
     threads: int = Field(0, ge=0, le=256)
     sinks: list[str] = ["virtualcam"]
     virtualcam: VirtualCamOptions = VirtualCamOptions()

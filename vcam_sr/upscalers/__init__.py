@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from vcam_sr.errors import VcamError
-from vcam_sr.models import resolve_model
+from vcam_sr.models import AUTO, resolve_model, shipped
 from vcam_sr.upscalers.base import Upscaler
 from vcam_sr.upscalers.bicubic import BicubicUpscaler
 
@@ -59,67 +59,73 @@ def tensorrt_ready() -> bool:
     return gpu_target() is not None
 
 
-def _tensorrt(model: str) -> Upscaler:
-    from vcam_sr.upscalers.tensorrt import load_tensorrt
+def pick_backend(backend: str) -> tuple[str, str]:
+    """(backend to build, why): checks that a requested backend can run here, or with 'auto'
+    picks the best available one. Raises VcamError with the fix when it cannot."""
+    if backend == "tensorrt" and not tensorrt_ready():
+        raise VcamError("the tensorrt backend needs a CUDA GPU, cuda-python and TensorRT; run "
+                        "pip install 'vcam-sr[trt]' on a machine with an NVIDIA GPU")
+    if backend == "onnxruntime" and not ort_providers():
+        raise VcamError("the onnxruntime backend needs the onnxruntime package; "
+                        "run pip install onnxruntime")
+    if backend == "torch" and torch_device() is None:
+        raise VcamError("the torch backend needs PyTorch; run pip install 'vcam-sr[train]' "
+                        "or choose --backend onnxruntime")
+    if backend in ("tensorrt", "onnxruntime", "torch", "bicubic"):
+        return backend, "requested"
+    if backend != "auto":
+        raise VcamError(f"unknown backend {backend!r}; choose auto, tensorrt, onnxruntime, torch "
+                        "or bicubic")
+    if tensorrt_ready():
+        return "tensorrt", "auto: TensorRT and a CUDA GPU are present"
+    providers, device = ort_providers(), torch_device()
+    if providers and providers[0] in GPU_PROVIDERS:
+        return "onnxruntime", f"auto: onnxruntime has {providers[0]}"
+    if device == "cuda":
+        return "torch", "auto: CUDA GPU via torch, no GPU execution provider in onnxruntime"
+    if providers:
+        return "onnxruntime", "auto: no CUDA GPU; onnxruntime on the CPU"
+    if device == "cpu":
+        return "torch", "auto: onnxruntime missing; torch on the CPU"
+    return "bicubic", "auto: neither onnxruntime nor torch is installed"
 
-    return load_tensorrt(resolve_model(model, ".onnx"))
+
+def build_backend(backend: str, model: str | Path, threads: int = 0) -> Upscaler:
+    """One picked backend (see pick_backend) running one model: a bundled name or a file."""
+    model = str(model)
+    if backend == "tensorrt":
+        from vcam_sr.upscalers.tensorrt import load_tensorrt
+
+        return load_tensorrt(resolve_model(model, ".onnx"))
+    if backend == "onnxruntime":
+        from vcam_sr.upscalers.onnxruntime import OnnxRuntimeUpscaler
+
+        return OnnxRuntimeUpscaler(resolve_model(model, ".onnx"), ort_providers(), threads)
+    if backend == "torch":
+        from vcam_sr.upscalers.torch import TorchUpscaler
+
+        return TorchUpscaler(resolve_model(model, ".pt"), torch_device(), threads)
+    return BicubicUpscaler()
 
 
-def _onnxruntime(model: str, threads: int, providers: list[str]) -> Upscaler:
-    from vcam_sr.upscalers.onnxruntime import OnnxRuntimeUpscaler
-
-    return OnnxRuntimeUpscaler(resolve_model(model, ".onnx"), providers, threads)
-
-
-def _torch(model: str, threads: int, device: str) -> Upscaler:
-    from vcam_sr.upscalers.torch import TorchUpscaler
-
-    return TorchUpscaler(resolve_model(model, ".pt"), device, threads)
-
-
-def create_upscaler(backend: str = "auto", model: str = "fast", threads: int = 0) -> Upscaler:
-    """Build the requested backend, or with 'auto' the best one available on this machine.
-    Each branch probes only what it needs: bicubic never touches onnxruntime or torch."""
-    if backend == "bicubic":
-        chosen, reason = BicubicUpscaler(), "requested"
-    elif backend == "tensorrt":
-        if not tensorrt_ready():
-            raise VcamError("the tensorrt backend needs a CUDA GPU, cuda-python and TensorRT; run "
-                            "pip install 'vcam-sr[trt]' on a machine with an NVIDIA GPU")
-        chosen, reason = _tensorrt(model), "requested"
-    elif backend == "onnxruntime":
-        providers = ort_providers()
-        if not providers:
-            raise VcamError("the onnxruntime backend needs the onnxruntime package; "
-                            "run pip install onnxruntime")
-        chosen, reason = _onnxruntime(model, threads, providers), "requested"
-    elif backend == "torch":
-        device = torch_device()
-        if device is None:
-            raise VcamError("the torch backend needs PyTorch; run pip install 'vcam-sr[train]' "
-                            "or choose --backend onnxruntime")
-        chosen, reason = _torch(model, threads, device), "requested"
-    elif backend == "auto":
-        chosen, reason = _auto(model, threads)
+def create_upscaler(backend: str = "auto", model: str = AUTO, threads: int = 0,
+                    fps: float = 30.0) -> Upscaler:
+    """The requested backend (or with 'auto' the best one here) running `model`: a bundled
+    name, a file, or 'auto', which picks among the shipped models per source and machine for
+    a target of `fps` frames per second (upscalers/auto.py). The choice and why are logged."""
+    name, reason = pick_backend(backend)
+    if model != AUTO or name == "bicubic":
+        chosen = build_backend(name, model, threads)
     else:
-        raise VcamError(f"unknown backend {backend!r}; choose auto, tensorrt, onnxruntime, torch or bicubic")
-    log.info("backend: %s (%s)", chosen.describe(), reason)
+        from vcam_sr.upscalers.auto import AutoUpscaler
+
+        models = shipped()
+        if not models:
+            raise VcamError("model auto found no bundled models; reinstall vcam-sr or pass --model "
+                            "with an .onnx file")
+        chosen = AutoUpscaler(models, lambda m: build_backend(name, m.name, threads), fps)
+    log.info("backend: %s, %s (%s)", name, chosen.describe(), reason)
     return chosen
 
 
-def _auto(model: str, threads: int) -> tuple[Upscaler, str]:
-    if tensorrt_ready():
-        return _tensorrt(model), "auto: TensorRT and a CUDA GPU are present"
-    providers, device = ort_providers(), torch_device()
-    if providers and providers[0] in GPU_PROVIDERS:
-        return _onnxruntime(model, threads, providers), f"auto: onnxruntime has {providers[0]}"
-    if device == "cuda":
-        return _torch(model, threads, device), "auto: CUDA GPU via torch, no GPU execution provider in onnxruntime"
-    if providers:
-        return _onnxruntime(model, threads, providers), "auto: no CUDA GPU; onnxruntime on the CPU"
-    if device == "cpu":
-        return _torch(model, threads, device), "auto: onnxruntime missing; torch on the CPU"
-    return BicubicUpscaler(), "auto: neither onnxruntime nor torch is installed"
-
-
-__all__ = ["Upscaler", "create_upscaler", "ort_providers"]
+__all__ = ["Upscaler", "build_backend", "create_upscaler", "ort_providers", "pick_backend"]

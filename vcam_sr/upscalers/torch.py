@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine_build.networks import build_generator, fold, strip_compile_prefix
+from engine_build.networks import fold, generator_from_checkpoint, strip_compile_prefix
 from vcam_sr.errors import VcamError
 from vcam_sr.upscalers.base import Upscaler
 
@@ -19,7 +19,7 @@ class TorchUpscaler(Upscaler):
         try:
             ckpt = torch.load(weights, map_location="cpu", weights_only=False)
             state = ckpt.get("ema") or ckpt["generator"]
-            model = build_generator(ckpt["preset"])
+            model = generator_from_checkpoint(ckpt)
             model.load_state_dict(strip_compile_prefix(state))
         except Exception as exc:
             raise VcamError(f"weights file {weights} could not be loaded ({type(exc).__name__}); "

@@ -1,0 +1,155 @@
+"""Video-call scoring on talking-head clips: each clip is shrunk 2x, then delivered clean,
+webcam-like or call-like (fixed seeds), upscaled by a method, and scored against the original
+frames for Y-PSNR, SSIM and temporal flicker (tOF).
+
+tOF (TecoGAN's temporal metric): the mean absolute difference between the Farneback optical
+flow of consecutive outputs and that of consecutive originals. Lower is steadier; a method that
+sharpens noise differently in every frame flickers and scores high.
+"""
+from __future__ import annotations
+
+import fractions
+from pathlib import Path
+from typing import Callable
+
+import av
+import cv2
+import numpy as np
+
+from training.data import VIDEO_EXT, downscaled
+from training.metrics import crop_hr, psnr_ssim
+
+Upscale = Callable[[np.ndarray], np.ndarray]
+
+WEBCAM_NOISE, WEBCAM_JPEG_Q, CALL_CRF = 4.0, 85, 32
+CONDITIONS = {
+    "clean": "2x bicubic down only",
+    "webcam": f"Gaussian noise sigma {WEBCAM_NOISE:g} grey levels, then JPEG q{WEBCAM_JPEG_Q}, "
+              "per frame",
+    "call": f"the whole clip through libx264 CRF {CALL_CRF} (veryfast, zerolatency, yuv420p)",
+}
+
+
+def read_clip(path: str | Path, max_frames: int | None = None) -> tuple[list[np.ndarray], float]:
+    """(RGB uint8 frames cropped to even sizes, fps), the first `max_frames` frames."""
+    frames = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or 25)
+        for frame in container.decode(stream):
+            frames.append(crop_hr(frame.to_ndarray(format="rgb24")))
+            if max_frames and len(frames) >= max_frames:
+                break
+    if len(frames) < 2:
+        raise ValueError(f"{path} has fewer than 2 decodable frames; clip scoring needs a video")
+    return frames, fps
+
+
+def find_clips(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"clip folder {folder} does not exist; pass a folder of .mp4 clips")
+    clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXT)
+    if not clips:
+        raise FileNotFoundError(f"no video clips (.mp4, .mkv, ...) in {folder}")
+    return clips
+
+
+def h264_round_trip(frames: list[np.ndarray], fps: float, crf: int = CALL_CRF) -> list[np.ndarray]:
+    """Encode the frames as one H.264 stream (P-frames and all, as a call sends them), decode."""
+    h, w = frames[0].shape[:2]
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = w + w % 2, h + h % 2, "yuv420p"
+    encoder.time_base = fractions.Fraction(1, round(fps))
+    encoder.framerate = fractions.Fraction(round(fps))
+    encoder.options = {"preset": "veryfast", "tune": "zerolatency", "crf": str(crf)}
+    decoder = av.CodecContext.create("h264", "r")
+    out = []
+    for i, f in enumerate([*frames, None]):
+        if f is None:
+            packets = encoder.encode(None)
+        else:
+            padded = np.pad(f, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+            frame = av.VideoFrame.from_ndarray(padded, format="rgb24")
+            frame.pts = i
+            packets = encoder.encode(frame)
+        for packet in packets:
+            out += [d.to_ndarray(format="rgb24")[:h, :w] for d in decoder.decode(packet)]
+    out += [d.to_ndarray(format="rgb24")[:h, :w] for d in decoder.decode(None)]
+    if len(out) != len(frames):
+        raise RuntimeError(f"H.264 round trip returned {len(out)} of {len(frames)} frames")
+    return out
+
+
+def degrade_clip(hr: list[np.ndarray], fps: float, condition: str, seed: int) -> list[np.ndarray]:
+    """The LR frames a method gets under `condition` (see CONDITIONS)."""
+    lr = [downscaled(f, 0.5) for f in hr]
+    if condition == "clean":
+        return lr
+    if condition == "webcam":
+        rng = np.random.default_rng(seed)
+        out = []
+        for f in lr:
+            noisy = np.clip(f + rng.normal(0, WEBCAM_NOISE, f.shape), 0, 255).round().astype(np.uint8)
+            ok, buf = cv2.imencode(".jpg", noisy[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, WEBCAM_JPEG_Q])
+            out.append(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy())
+        return out
+    if condition == "call":
+        return h264_round_trip(lr, fps)
+    raise ValueError(f"unknown condition {condition!r}; choose one of {', '.join(CONDITIONS)}")
+
+
+def flows(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Farneback optical flow between each pair of consecutive frames (on luma)."""
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    return [cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+            for a, b in zip(grey, grey[1:])]
+
+
+def tof(out_flows: list[np.ndarray], hr_flows: list[np.ndarray]) -> float:
+    return float(np.mean([np.abs(a - b).mean() for a, b in zip(out_flows, hr_flows)]))
+
+
+class ClipSet:
+    """The clips of a folder with their LR inputs under each condition, made once and shared by
+    every method scored (so all methods see the very same degraded frames)."""
+
+    def __init__(self, folder: str | Path, conditions=tuple(CONDITIONS), max_frames: int | None = 60,
+                 seed: int = 0, with_flicker: bool = True):
+        self.items = []  # (clip name, HR frames, HR flows or None, {condition: LR frames})
+        for i, path in enumerate(find_clips(folder)):
+            hr, fps = read_clip(path, max_frames)
+            lr = {c: degrade_clip(hr, fps, c, seed + i) for c in conditions}
+            self.items.append((path.stem, hr, flows(hr) if with_flicker else None, lr))
+        self.conditions = list(conditions)
+
+    def score(self, upscale: Upscale | None = None, per_source: Callable[[], Upscale] | None = None) -> dict:
+        """{condition: {"psnr", "ssim", "tof", "clips": {name: [psnr, ssim, tof]}}}, each
+        figure the mean over frames, then over clips. `per_source` makes a new upscaler for
+        each clip, as the runtime starts one per source (for methods that adapt to it)."""
+        result = {}
+        for c in self.conditions:
+            per_clip = {}
+            for name, hr, hr_flows, lr in self.items:
+                run = per_source() if per_source else upscale
+                out = [run(f) for f in lr[c]]
+                values = np.array([psnr_ssim(o, h) for o, h in zip(out, hr)])
+                flicker = tof(flows(out), hr_flows) if hr_flows is not None else float("nan")
+                per_clip[name] = [float(values[:, 0].mean()), float(values[:, 1].mean()), flicker]
+            table = np.array(list(per_clip.values()))
+            result[c] = {"psnr": float(table[:, 0].mean()), "ssim": float(table[:, 1].mean()),
+                         "tof": float(table[:, 2].mean()), "clips": per_clip}
+        return result
+
+
+def clip_markdown(results: dict[str, dict], conditions: list[str], baseline: str) -> str:
+    """One row per method: PSNR / SSIM / tOF per condition, and the PSNR gain over `baseline`."""
+    head = "| method | " + " | ".join(f"{c}: PSNR / SSIM / tOF (gain)" for c in conditions) + " |"
+    lines = [head, "|" + "---|" * (len(conditions) + 1)]
+    for method, r in results.items():
+        cells = []
+        for c in conditions:
+            gain = r[c]["psnr"] - results[baseline][c]["psnr"]
+            cells.append(f"{r[c]['psnr']:.2f} / {r[c]['ssim']:.4f} / {r[c]['tof']:.3f} ({gain:+.2f})")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""Is a frame clean, or noisy / compressed? A cheap estimate, so the runtime can give clean
+frames to the clean-input model and degraded ones to a robust model (a net this small cannot be
+best at both).
+
+Three measurements on luma, a few ms per frame:
+- noise: Immerkaer's estimator (1996), the mean |response| of a mask that cancels smooth image
+  structure, over the flattest half of the pixels so texture does not read as noise;
+- blocking at 8 and 4 pixels: how much larger the luma steps across the JPEG / H.264 transform
+  grid are than the steps between grid lines (1.0 = no grid).
+A logistic regression over their logarithms, fitted by training/fit_condition.py on degraded
+training crops, turns them into a score; its weights ship as models/condition.json.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+
+import cv2
+import numpy as np
+
+from vcam_sr.models import MODEL_DIR
+
+FEATURES = ("noise_sigma", "blocking8", "blocking4")
+_MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+
+
+@dataclass(frozen=True)
+class Condition:
+    noise_sigma: float  # grey levels
+    blocking8: float    # across-grid / off-grid luma step ratio
+    blocking4: float
+    score: float        # > 0: degraded (log-odds)
+
+    @property
+    def degraded(self) -> bool:
+        return self.score > 0
+
+    def __str__(self) -> str:
+        kind = "noisy or compressed" if self.degraded else "clean"
+        return (f"{kind} (noise sigma {self.noise_sigma:.2f}, blocking {self.blocking8:.2f} at 8 px, "
+                f"{self.blocking4:.2f} at 4 px, score {self.score:+.1f})")
+
+
+def noise_sigma(y: np.ndarray) -> float:
+    """Immerkaer's sigma over the flattest 50% of pixels (by Sobel magnitude), grey levels."""
+    response = np.abs(cv2.filter2D(y, -1, _MASK)[1:-1, 1:-1])
+    edges = np.hypot(cv2.Sobel(y, cv2.CV_32F, 1, 0), cv2.Sobel(y, cv2.CV_32F, 0, 1))[1:-1, 1:-1]
+    flat = edges <= np.median(edges)
+    return float(np.sqrt(np.pi / 2) / 6 * response[flat].mean())
+
+
+def blocking(y: np.ndarray, grid: int) -> float:
+    """Mean |step| across grid lines over mean |step| elsewhere, columns and rows together."""
+    on, off = [], []
+    for steps in (np.abs(np.diff(y, axis=1)), np.abs(np.diff(y, axis=0)).T):
+        at_grid = (np.arange(steps.shape[1]) % grid) == grid - 1
+        on.append(steps[:, at_grid].mean())
+        off.append(steps[:, ~at_grid].mean())
+    return float(np.mean(on) / max(np.mean(off), 1e-6))
+
+
+def measure(frame: np.ndarray) -> dict[str, float]:
+    """The raw measurements of one RGB uint8 frame."""
+    y = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return {"noise_sigma": noise_sigma(y), "blocking8": blocking(y, 8), "blocking4": blocking(y, 4)}
+
+
+def feature_vector(m: dict[str, float]) -> np.ndarray:
+    return np.log(np.array([m[k] for k in FEATURES]) + 0.05)
+
+
+@cache
+def classifier() -> dict:
+    """{"mean", "scale", "weights", "bias"} fitted by training/fit_condition.py."""
+    return json.loads((MODEL_DIR / "condition.json").read_text())
+
+
+def estimate(frames: np.ndarray | list[np.ndarray]) -> Condition:
+    """The condition of a frame, or of several (their measurements averaged)."""
+    frames = [frames] if isinstance(frames, np.ndarray) else frames
+    measured = [measure(f) for f in frames]
+    mean = {k: float(np.mean([m[k] for m in measured])) for k in FEATURES}
+    c = classifier()
+    z = (feature_vector(mean) - np.array(c["mean"])) / np.array(c["scale"])
+    return Condition(**mean, score=float(z @ np.array(c["weights"]) + c["bias"]))

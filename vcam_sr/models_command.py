@@ -1,0 +1,45 @@
+"""`vcam-sr models`: the shipped models, what each was trained for, and which one `--model auto`
+would pick on this machine for clean and for noisy or compressed input."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+from vcam_sr.models import shipped
+from vcam_sr.sources.test_pattern import TestPatternSource
+from vcam_sr.upscalers import build_backend, pick_backend
+from vcam_sr.upscalers.auto import AutoUpscaler
+
+USE = {"clean": "clean input only (sharpens noise and blocks)",
+       "robust": "clean, webcam-like and call-like input"}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="vcam-sr models", description=__doc__)
+    ap.add_argument("--width", type=int, default=640, help="input width to time auto's pick at (640)")
+    ap.add_argument("--height", type=int, default=360, help="input height (360)")
+    ap.add_argument("--fps", type=float, default=30, help="target frame rate (30)")
+    ap.add_argument("--backend", default="auto", help="backend to time on (auto)")
+    ap.add_argument("--threads", type=int, default=0, help="inference threads; 0 = all physical cores")
+    args = ap.parse_args(argv)
+    logging.getLogger("vcam_sr").setLevel(logging.WARNING)
+
+    models = shipped()
+    print("| model | preset | for | trained on (LR mix) | step | commit |\n|---|---|---|---|---|---|")
+    for m in models:
+        mix = ", ".join(f"{k} {v:g}" for k, v in m.metadata.get("vcam_sr_degradation", {}).items())
+        print(f"| {m.name} | {m.preset} | {USE.get(m.variant, m.variant)} | {mix or '?'} | "
+              f"{m.metadata.get('vcam_sr_step', '?')} | {m.metadata.get('vcam_sr_commit', '?')} |")
+
+    backend, reason = pick_backend(args.backend)
+    frame = TestPatternSource(args.width, args.height, realtime=False).read()
+    with AutoUpscaler(models, lambda m: build_backend(backend, m.name, args.threads), args.fps) as auto:
+        print(f"\nauto here ({backend}, {reason}), {args.width}x{args.height} at {args.fps:g} fps, "
+              f"{auto.budget_ms:.0f} ms per frame, picks a model that takes at most "
+              f"{auto.HEADROOM:.0%} of it:")
+        for variant in sorted(auto.ladders):
+            chosen, times = auto.pick(frame, variant)
+            timed = ", ".join(f"{n} {ms:.1f} ms" for n, ms in times.items())
+            kind = "clean input" if variant == "clean" else "noisy or compressed input"
+            print(f"  {kind}: {chosen.name} ({timed})")
+    return 0

@@ -1,0 +1,164 @@
+"""`--model auto` (the default): choose among the shipped models per source and per machine.
+
+Not a backend: it holds one backend per model it has tried and decides which one runs.
+Two decisions, each logged with its reason:
+- variant: clean frames go to a clean-input model, noisy or compressed ones to a robust model
+  (vcam_sr/condition.py; re-estimated every few seconds, and switched only when a window of
+  estimates clearly points the other way, so it does not flip back and forth);
+- rung: of that variant's models, the deepest one whose time on the live frame size fits the
+  frame budget with headroom. When a model's time stays over the budget for a few seconds (the
+  host slowed down), step down a rung; a model stepped down from is not tried again in this
+  run, so two models never alternate.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import Callable
+
+import numpy as np
+
+from vcam_sr import condition
+from vcam_sr.models import ModelInfo
+from vcam_sr.upscalers.base import Upscaler
+
+log = logging.getLogger("vcam_sr.auto")
+
+
+class AutoUpscaler(Upscaler):
+    name = "auto"
+    HEADROOM = 0.75     # a model is picked if it takes at most this share of the frame interval
+    SLOW_FOR = 3.0      # seconds of model time mostly over the budget before stepping down
+    CHECK_EVERY = 2.0   # seconds between condition estimates
+    WINDOW = 6          # estimates behind a variant switch
+    MARGIN = 1.0        # how clearly (log-odds) the window must disagree to switch
+
+    def __init__(self, models: list[ModelInfo], build: Callable[[ModelInfo], Upscaler], fps: float,
+                 clock: Callable[[], float] = time.monotonic):
+        if not models:
+            raise ValueError("auto needs at least one model")
+        self.ladders = {v: sorted((m for m in models if m.variant == v), key=lambda m: m.rung)
+                        for v in {m.variant for m in models}}
+        self.build, self.budget_ms, self.clock = build, 1000.0 / fps, clock
+        self.loaded: dict[str, Upscaler] = {}
+        self.timings: dict[tuple[str, tuple], float] = {}
+        self.too_slow: set[str] = set()  # stepped down from: never picked again in this run
+        self.current: ModelInfo | None = None
+        self.variant: str | None = None
+        self.scores: deque[float] = deque(maxlen=self.WINDOW)
+        self.recent: deque[tuple[float, float]] = deque()  # (time, model ms) of the current model
+        self.next_check, self.shape = 0.0, None
+
+    # -- the Upscaler interface -------------------------------------------------------------
+    def upscale(self, frame: np.ndarray) -> np.ndarray:
+        now = self.clock()
+        if now >= self.next_check:
+            self._check_condition(frame, now)
+        elif frame.shape != self.shape:
+            self._choose_rung(frame, f"input size now {frame.shape[1]}x{frame.shape[0]}")
+        t0 = self.clock()
+        out = self.loaded[self.current.name].upscale(frame)
+        self._watch_speed(1000 * (self.clock() - t0), t0)
+        return out
+
+    def describe(self) -> str:
+        if self.current is None:
+            names = ", ".join(m.name for ladder in self.ladders.values() for m in ladder)
+            return f"auto (picks per source and machine from {names}; budget {self.budget_ms:.0f} ms)"
+        return f"auto: {self.current.name} on {self.loaded[self.current.name].describe()}"
+
+    def close(self) -> None:
+        for upscaler in self.loaded.values():
+            upscaler.close()
+        self.loaded.clear()
+
+    # -- decisions ----------------------------------------------------------------------------
+    def _check_condition(self, frame: np.ndarray, now: float) -> None:
+        self.next_check = now + self.CHECK_EVERY
+        estimate = condition.estimate(frame)
+        self.scores.append(float(np.clip(estimate.score, -4, 4)))  # one odd frame weighs little
+        mean = float(np.mean(self.scores))
+        if self.variant is None:
+            wanted = "robust" if mean > 0 else "clean"
+        elif self.variant == "clean" and mean > self.MARGIN and len(self.scores) == self.WINDOW:
+            wanted = "robust"
+        elif self.variant == "robust" and mean < -self.MARGIN and len(self.scores) == self.WINDOW:
+            wanted = "clean"
+        else:
+            wanted = self.variant
+        if wanted not in self.ladders:  # only one variant shipped
+            wanted = next(iter(self.ladders))
+        if wanted != self.variant or frame.shape != self.shape:
+            self.variant = wanted
+            self._choose_rung(frame, f"input {estimate}")
+
+    def pick(self, frame: np.ndarray, variant: str) -> tuple[ModelInfo, dict[str, float]]:
+        """The deepest model of `variant` whose time on this frame fits the budget with
+        headroom, else the cheapest; and the ms of each model timed on the way."""
+        ladder = [m for m in self.ladders[variant] if m.name not in self.too_slow]
+        ladder = ladder or self.ladders[variant][:1]
+        times = {}
+        for model in reversed(ladder):
+            times[model.name] = self._time(model, frame)
+            if times[model.name] <= self.HEADROOM * self.budget_ms:
+                return model, times
+        return ladder[0], times
+
+    def _choose_rung(self, frame: np.ndarray, why: str) -> None:
+        self.shape = frame.shape
+        chosen, times = self.pick(frame, self.variant)
+        others = ", ".join(f"{n} {ms:.0f} ms" for n, ms in times.items() if n != chosen.name)
+        self._switch(chosen, f"{times[chosen.name]:.0f} ms of a {self.budget_ms:.0f} ms budget at "
+                             f"{frame.shape[1]}x{frame.shape[0]}" + (f" ({others})" if others else "")
+                             + f"; {why}")
+
+    def _watch_speed(self, ms: float, now: float) -> None:
+        """Step down when 80% of the model's calls in the last SLOW_FOR seconds were over budget
+        (a few quick frames do not hide a slow host; a few slow ones do not trigger it)."""
+        self.recent.append((now, ms))
+        if now - self.recent[0][0] < self.SLOW_FOR:
+            return
+        typical = float(np.percentile([m for _, m in self.recent], 20))
+        while now - self.recent[0][0] > self.SLOW_FOR:
+            self.recent.popleft()
+        if typical <= self.budget_ms:
+            return
+        ladder = self.ladders[self.variant]
+        cheaper = [m for m in ladder if m.rung < self.current.rung and m.name not in self.too_slow]
+        if not cheaper:
+            if self.current.name not in self.too_slow:
+                log.warning("model %s takes %.0f ms of a %.0f ms budget and no cheaper model is "
+                            "shipped; frames will be dropped", self.current.name, typical, self.budget_ms)
+            self.too_slow.add(self.current.name)
+            self.recent.clear()
+            return
+        self.too_slow.add(self.current.name)
+        self._switch(cheaper[-1], f"stepped down: {self.current.name} took {typical:.0f} ms of a "
+                                  f"{self.budget_ms:.0f} ms budget for {self.SLOW_FOR:g} s")
+
+    def _switch(self, model: ModelInfo, why: str) -> None:
+        if self.current is None or model.name != self.current.name:
+            log.info("model %s (%s): %s", model.name, model.variant, why)
+        self._load(model)
+        self.current = model
+        self.recent.clear()
+
+    def _time(self, model: ModelInfo, frame: np.ndarray, calls: int = 3) -> float:
+        """Median ms of `calls` runs on this frame size (after one warm-up), measured once."""
+        key = (model.name, frame.shape)
+        if key not in self.timings:
+            upscaler = self._load(model)
+            upscaler.upscale(frame)
+            samples = []
+            for _ in range(calls):
+                t0 = self.clock()
+                upscaler.upscale(frame)
+                samples.append(1000 * (self.clock() - t0))
+            self.timings[key] = float(np.median(samples))
+        return self.timings[key]
+
+    def _load(self, model: ModelInfo) -> Upscaler:
+        if model.name not in self.loaded:
+            self.loaded[model.name] = self.build(model)
+        return self.loaded[model.name]
