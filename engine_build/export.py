@@ -1,4 +1,4 @@
-"""Checkpoint -> ONNX (fp32, plus an fp16 twin for strongly typed TensorRT builds).
+"""Checkpoint -> ONNX (fp32; build.py makes the fp16 graph TensorRT needs) and weights-only .pt.
 
     python -m engine_build.export runs/fast/best.pt --out vcam_sr/models/fast.onnx
 
@@ -42,7 +42,7 @@ def load_checkpoint(path: str | os.PathLike, use_ema: bool = True) -> tuple[torc
 def describe(ckpt: dict) -> dict[str, str]:
     """The ONNX metadata a checkpoint's model carries, so the runtime can tell what each shipped
     file is (vcam_sr/models reads it): preset, variant, training degradation, step, commit."""
-    mix = ckpt.get("config", {}).get("data", {}).get("degradation", "bicubic")
+    mix = ((ckpt.get("config") or {}).get("data") or {}).get("degradation", "bicubic")
     if isinstance(mix, str):  # configs before the profile mix: 'bicubic' or 'call'
         mix = {"clean": 1.0} if mix == "bicubic" else {mix: 1.0}
     mix = {k: v for k, v in mix.items() if v}
@@ -80,18 +80,6 @@ def export_onnx(model: torch.nn.Module, out: str | os.PathLike, metadata: dict[s
     return out
 
 
-def export_fp16(src: str | os.PathLike, out: str | os.PathLike) -> Path:
-    """fp16 weights and activations with fp32 I/O kept, for TensorRT's strongly typed builds."""
-    import onnx
-    from onnxconverter_common import float16
-
-    model = float16.convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
-    onnx.checker.check_model(model)
-    with atomic_path(out) as tmp:
-        onnx.save(model, str(tmp))
-    return Path(out)
-
-
 def max_abs_diff(model: torch.nn.Module, onnx_path: str | os.PathLike, sizes=((48, 64), (37, 91))) -> float:
     """Largest |PyTorch - ONNX Runtime| over random inputs of several (odd) sizes."""
     import onnxruntime as ort
@@ -112,9 +100,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", help="a .pt checkpoint written by training/train.py")
     ap.add_argument("--out", required=True,
-                    help="ONNX file to write; NAME.fp16.onnx and NAME.pt (weights only, for the "
-                         "runtime's torch backend) are written beside it")
-    ap.add_argument("--no-fp16", action="store_true", help="skip the fp16 variant")
+                    help="ONNX file to write; NAME.pt (weights only, for the runtime's torch "
+                         "backend) is written beside it")
     ap.add_argument("--raw", action="store_true", help="export the raw weights, not the EMA copy")
     args = ap.parse_args(argv)
     try:
@@ -125,15 +112,13 @@ def main(argv=None) -> int:
     out = export_onnx(model, args.out, describe(ckpt))
     weights = out.with_suffix(".pt")
     with atomic_path(weights) as tmp:
-        torch.save({"preset": ckpt["preset"], "model_args": ckpt.get("model_args"),
+        torch.save({"preset": ckpt["preset"],
+                    "model_args": ckpt.get("model_args") or preset_args(ckpt["preset"]),
                     "step": ckpt.get("step"), "config": ckpt.get("config"),
                     "generator": model.state_dict()}, tmp)
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB), preset {ckpt['preset']}, "
           f"step {ckpt.get('step')}; max |torch - onnxruntime| = {max_abs_diff(model, out):.2e}")
     print(f"wrote {weights} ({weights.stat().st_size / 1024:.0f} KB)")
-    if not args.no_fp16:
-        fp16 = export_fp16(out, out.with_suffix(".fp16.onnx"))
-        print(f"wrote {fp16} ({fp16.stat().st_size / 1024:.0f} KB)")
     return 0
 
 

@@ -27,7 +27,7 @@ def test_uint8_wrapper_does_the_runtime_normalisation_inside_the_graph():
     sess = ort.InferenceSession(wrapped.SerializeToString(), providers=["CPUExecutionProvider"])
     frame = real_frames(1, 53, 37)[0]
     ours = sess.run([FRAME_OUT], {FRAME_IN: frame[None]})[0][0]
-    with create_upscaler("onnxruntime") as up:
+    with create_upscaler("onnxruntime", "fast") as up:
         expected = up.upscale(frame)
     assert ours.dtype == np.uint8 and ours.shape == (74, 106, 3)
     assert np.abs(ours.astype(int) - expected.astype(int)).max() <= 1
@@ -97,7 +97,7 @@ def test_tensorrt_backend_without_a_gpu_is_a_clear_error():
 @pytest.mark.skipif(not tensorrt_ready(), reason="needs a CUDA GPU with TensorRT and cuda-python")
 def test_tensorrt_backend_on_a_real_gpu_matches_the_cpu():
     frame = real_frames(1, 320, 180)[0]
-    with create_upscaler("tensorrt") as gpu, create_upscaler("onnxruntime") as cpu:
+    with create_upscaler("tensorrt", "fast") as gpu, create_upscaler("onnxruntime", "fast") as cpu:
         diff = np.abs(gpu.upscale(frame).astype(int) - cpu.upscale(frame).astype(int))
     assert diff.max() <= 4  # fp16 engine against fp32 CPU
 
@@ -113,7 +113,7 @@ def _cuda() -> bool:
 @pytest.mark.skipif(not _cuda(), reason="needs torch with a CUDA GPU")
 def test_torch_cuda_backend_with_graphs_matches_the_cpu():
     frames = real_frames(3, 320, 180)
-    with create_upscaler("torch") as gpu, create_upscaler("onnxruntime") as cpu:
+    with create_upscaler("torch", "fast") as gpu, create_upscaler("onnxruntime", "fast") as cpu:
         assert gpu.name == "torch-cuda"
         for frame in frames:  # the same graph replays for each frame of one size
             diff = np.abs(gpu.upscale(frame).astype(int) - cpu.upscale(frame).astype(int))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import SHARED, VAL, needs_shared
-from engine_build.export import export_fp16, export_onnx, max_abs_diff
+from engine_build.export import export_onnx, max_abs_diff
 from engine_build.networks import (ECB, LUMA_WEIGHTS, PRESETS, Discriminator, PlainSR,
                                    build_generator, fold, warm_start)
 from training.data import load_val_set
@@ -111,12 +111,6 @@ def test_onnx_export_matches_pytorch(preset, tmp_path):
     model = randomise(build_generator(preset))
     path = export_onnx(model, tmp_path / f"{preset}.onnx")
     assert max_abs_diff(model, path) < 1e-4
-    fp16 = export_fp16(path, tmp_path / f"{preset}.fp16.onnx")
-    import onnx
-
-    graph = onnx.load(str(fp16)).graph
-    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer)
-    assert fp16.stat().st_size < path.stat().st_size
 
 
 def test_export_handles_compile_and_ddp_prefixes(tmp_path):

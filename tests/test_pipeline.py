@@ -31,7 +31,7 @@ def test_test_pattern_to_file_writes_a_playable_2x_video(tmp_path):
     blank = np.full_like(reference, int(reference.mean()))
     assert mse(frames[-1], reference) < 0.5 * mse(blank, reference)
     assert not list(tmp_path.glob(".*partial*"))  # the temporary file was renamed away
-    assert "backend: onnxruntime" in proc.stderr and "fast.onnx" in proc.stderr
+    assert "backend: onnxruntime" in proc.stderr and "vcam_sr.auto: model " in proc.stderr
 
 
 def test_video_file_to_file_keeps_every_frame_offline(tmp_path):

@@ -1,13 +1,17 @@
-"""Fit the runtime's clean-or-degraded estimate (vcam_sr/condition.py) on training crops.
+"""Fit the runtime's clean-or-degraded gate (vcam_sr/condition.py) on training crops.
 
     python -m training.fit_condition --data ../shared/data/train --clips ../shared/data/val/clips \
+        --clean-model vcam_sr/models/fast-clean.onnx --robust-model vcam_sr/models/fast.onnx \
         --out vcam_sr/models/condition.json
 
 Crops of training images and frames are shrunk 2x and delivered clean, webcam-like or call-like
-(training/degradations.py, the same profiles the robust models learn from); a logistic regression
-on the logs of the three measurements separates clean from the other two, the classes weighted
-equally. The held-out clips (training/clips.py conditions) are only scored, per frame and per
-clip (measurements averaged over 8 frames, as the runtime does at start-up).
+(training/degradations.py, the profiles the robust models learn from). Each crop is labelled by
+what matters: whether the robust model beats the clean one on it (Y-PSNR against the original;
+without the two models, whether it was degraded at all). A logistic regression on the logs of
+the three measurements fits the labels, each crop weighted by the dB a wrong choice costs
+there (or, without the models, both classes weighted equally). The held-out clips
+(training/clips.py conditions) are only scored: the share of frames sent to the robust model,
+and the Y-PSNR of the gate's choice per frame against always-clean and always-robust.
 """
 from __future__ import annotations
 
@@ -21,34 +25,42 @@ from tqdm import tqdm
 from training.clips import ClipSet
 from training.data import downscaled, load_hr_pool
 from training.degradations import PROFILES, degrade
+from training.evaluate import Upscale, onnx_upscaler
+from training.metrics import psnr_ssim
 from vcam_sr import condition
 from vcam_sr.atomic import atomic_path
+from vcam_sr.errors import VcamError
 
 
-def sample_features(pool, count: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """(features, profile index) of `count` degraded LR crops, 160-320 px, profiles in turn."""
-    features, labels = [], []
+def sample_crops(pool, count: int, rng) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """(degraded LR, HR, profile index) of `count` crops, LR 160-320 px, profiles in turn."""
+    crops = []
     for i in tqdm(range(count), desc="crops", unit="crop"):
         img = pool[rng.integers(len(pool))]
         h, w = img.shape[:2]
         side = int(min(h, w, rng.integers(320, 641))) // 2 * 2
         y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-        lr = downscaled(img[y:y + side, x:x + side], 0.5)
-        lr = degrade(lr, PROFILES[i % 3], rng)
-        features.append(condition.feature_vector(condition.measure(lr)))
-        labels.append(i % 3)
-    return np.array(features), np.array(labels)
+        hr = img[y:y + side, x:x + side]
+        crops.append((degrade(downscaled(hr, 0.5), PROFILES[i % 3], rng), hr, i % 3))
+    return crops
 
 
-def fit_logistic(x: np.ndarray, degraded: np.ndarray, steps: int = 5000, l2: float = 1e-3) -> dict:
-    """Gradient descent on the class-balanced log loss, on standardised features."""
+def robust_gain(crops, clean: Upscale, robust: Upscale) -> np.ndarray:
+    """dB by which the robust model beats the clean one on each crop (Y-PSNR vs the original)."""
+    return np.array([psnr_ssim(robust(lr), hr)[0] - psnr_ssim(clean(lr), hr)[0]
+                     for lr, hr, _ in tqdm(crops, desc="labels", unit="crop")])
+
+
+def fit_logistic(x: np.ndarray, label: np.ndarray, weight: np.ndarray, steps: int = 5000,
+                 l2: float = 1e-3) -> dict:
+    """Gradient descent on the weighted log loss, on standardised features."""
     mean, scale = x.mean(0), x.std(0)
     z = (x - mean) / scale
-    sample_weight = np.where(degraded, 0.5 / degraded.mean(), 0.5 / (1 - degraded.mean()))
+    weight = weight / weight.mean()
     w, b = np.zeros(z.shape[1]), 0.0
     for _ in range(steps):
         p = 1 / (1 + np.exp(-(z @ w + b)))
-        g = sample_weight * (p - degraded) / len(z)
+        g = weight * (p - label) / len(z)
         w -= 0.5 * (z.T @ g + l2 * w)
         b -= 0.5 * g.sum()
     return {"features": list(condition.FEATURES), "mean": mean.tolist(), "scale": scale.tolist(),
@@ -59,33 +71,67 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/train", help="training images and clips")
     ap.add_argument("--clips", help="held-out clips to score the fit on (never fitted)")
+    ap.add_argument("--clean-model", help="the clean-input ONNX model the gate chooses against...")
+    ap.add_argument("--robust-model", help="...the robust ONNX model (both or neither)")
     ap.add_argument("--samples", type=int, default=900, help="crops to fit on (default 900)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="vcam_sr/models/condition.json")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     try:
+        if bool(args.clean_model) != bool(args.robust_model):
+            raise ValueError("pass both --clean-model and --robust-model, or neither")
+        models = [onnx_upscaler(p) for p in (args.clean_model, args.robust_model)] if args.clean_model else None
         pool = load_hr_pool(args.data, 4, 320)
         clips = ClipSet(args.clips, max_frames=40, with_flicker=False) if args.clips else None
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, VcamError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    x, label = sample_features(pool, args.samples, rng)
-    fit = fit_logistic(x, label > 0)
+    crops = sample_crops(pool, args.samples, rng)
+    profile = np.array([p for _, _, p in crops])
+    if models:  # weigh each crop by the dB a wrong choice would cost there
+        gain = robust_gain(crops, *models)
+        if not gain.any():
+            print("error: the two models give the same output; pass two different models",
+                  file=sys.stderr)
+            return 2
+        label, weight = gain > 0, np.abs(gain)
+    else:  # both classes weigh the same in all
+        label = profile > 0
+        weight = np.where(label, 0.5 / label.mean(), 0.5 / (1 - label.mean()))
+    x = np.array([condition.feature_vector(condition.measure(lr)) for lr, _, _ in crops])
+    fit = fit_logistic(x, label, weight)
     with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps(fit, indent=1) + "\n")
-    condition.classifier.cache_clear()
-    score = ((x - fit["mean"]) / np.array(fit["scale"])) @ np.array(fit["weights"]) + fit["bias"]
-    print("training crops, share called degraded: " + ", ".join(
-        f"{p} {np.mean(score[label == i] > 0):.2f}" for i, p in enumerate(PROFILES)))
+    robust = ((x - fit["mean"]) / np.array(fit["scale"])) @ np.array(fit["weights"]) + fit["bias"] > 0
+    print(f"training crops: the gate agrees with the label on {np.mean(robust == label):.0%}; "
+          "sent to the robust model: " + ", ".join(
+              f"{p} {np.mean(robust[profile == i]):.0%}" for i, p in enumerate(PROFILES)))
+    if models:
+        print("training crops where the robust model wins: " + ", ".join(
+            f"{p} {np.mean(label[profile == i]):.0%}" for i, p in enumerate(PROFILES)))
     if clips:
-        for c in clips.conditions:
-            frames = [condition.estimate(f).degraded for _, _, _, lr in clips.items for f in lr[c]]
-            per_clip = [condition.estimate(lr[c][:8]).degraded for _, _, _, lr in clips.items]
-            print(f"clips, {c}: frames called degraded {np.mean(frames):.2f}, clips (8-frame "
-                  f"estimate) {sum(per_clip)} of {len(per_clip)}")
+        for line in score_clips(clips, models, fit):
+            print(line)
     print(f"wrote {args.out}")
     return 0
+
+
+def score_clips(clips: ClipSet, models, fit: dict) -> list[str]:
+    """Per condition: frames the gate sends to the robust model, and (with the models) the mean
+    Y-PSNR of always-clean, always-robust and the gate's choice, frame by frame."""
+    lines = []
+    for c in clips.conditions:
+        pairs = [(lr_frame, hr_frame) for _, hr, _, lr in clips.items for lr_frame, hr_frame in zip(lr[c], hr)]
+        sent = np.array([condition.estimate(f, fit).degraded for f, _ in pairs])
+        line = f"clips, {c}: {sent.mean():.0%} of frames to the robust model"
+        if models:
+            psnr = np.array([[psnr_ssim(m(f), h)[0] for m in models] for f, h in pairs])
+            gated = np.where(sent, psnr[:, 1], psnr[:, 0])
+            line += (f"; Y-PSNR always clean {psnr[:, 0].mean():.2f}, always robust "
+                     f"{psnr[:, 1].mean():.2f}, gated {gated.mean():.2f} dB")
+        lines.append(line)
+    return lines
 
 
 if __name__ == "__main__":

@@ -76,11 +76,12 @@ def classifier() -> dict:
     return json.loads((MODEL_DIR / "condition.json").read_text())
 
 
-def estimate(frames: np.ndarray | list[np.ndarray]) -> Condition:
-    """The condition of a frame, or of several (their measurements averaged)."""
+def estimate(frames: np.ndarray | list[np.ndarray], fit: dict | None = None) -> Condition:
+    """The condition of a frame, or of several (their measurements averaged); `fit` replaces
+    the shipped classifier (training/fit_condition.py scores a new fit with it)."""
     frames = [frames] if isinstance(frames, np.ndarray) else frames
     measured = [measure(f) for f in frames]
     mean = {k: float(np.mean([m[k] for m in measured])) for k in FEATURES}
-    c = classifier()
+    c = fit or classifier()
     z = (feature_vector(mean) - np.array(c["mean"])) / np.array(c["scale"])
     return Condition(**mean, score=float(z @ np.array(c["weights"]) + c["bias"]))

@@ -3,8 +3,9 @@
 Not a backend: it holds one backend per model it has tried and decides which one runs.
 Two decisions, each logged with its reason:
 - variant: clean frames go to a clean-input model, noisy or compressed ones to a robust model
-  (vcam_sr/condition.py; re-estimated every few seconds, and switched only when a window of
-  estimates clearly points the other way, so it does not flip back and forth);
+  (vcam_sr/condition.py; the first frame decides, every frame is estimated until a window is
+  full, then one every few seconds, and the variant switches only when the window clearly
+  points the other way, so it does not flip back and forth);
 - rung: of that variant's models, the deepest one whose time on the live frame size fits the
   frame budget with headroom. When a model's time stays over the budget for a few seconds (the
   host slowed down), step down a rung; a model stepped down from is not tried again in this
@@ -53,7 +54,7 @@ class AutoUpscaler(Upscaler):
     # -- the Upscaler interface -------------------------------------------------------------
     def upscale(self, frame: np.ndarray) -> np.ndarray:
         now = self.clock()
-        if now >= self.next_check:
+        if now >= self.next_check or len(self.scores) < self.WINDOW:  # every frame at first
             self._check_condition(frame, now)
         elif frame.shape != self.shape:
             self._choose_rung(frame, f"input size now {frame.shape[1]}x{frame.shape[0]}")
