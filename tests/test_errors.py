@@ -3,7 +3,7 @@ import glob
 
 import pytest
 
-from conftest import assert_clean_error, run_cli, write_video, real_frames
+from conftest import assert_clean_error, read_video, real_frames, run_cli, write_video
 from vcam_sr.atomic import atomic_path
 
 
@@ -15,16 +15,6 @@ def test_corrupt_video_file(tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
     assert_clean_error(run_cli("--source", str(bad), "--sink", "null"), "broken.mp4")
-
-
-def test_truncated_video_file(tmp_path):
-    good = write_video(tmp_path / "good.mp4", real_frames(30, 96, 64))
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
-    proc = run_cli("--source", str(cut), "--sink", f"file:{tmp_path / 'o.mp4'}", "--no-realtime")
-    assert "Traceback" not in proc.stderr
-    if proc.returncode != 0:  # a moov-at-end MP4 cut short cannot be opened at all
-        assert_clean_error(proc, "cut.mp4")
 
 
 def test_missing_video_file(tmp_path):
@@ -74,3 +64,115 @@ def test_an_interrupted_write_keeps_the_old_file_and_leaves_no_partial(tmp_path)
         tmp.write_text("new")
     assert out.read_text() == "new" and sorted(tmp_path.iterdir()) == [out]
     assert out.stat().st_mode & 0o777 == 0o644  # readable like any other output, not mkstemp's 0600
+
+
+def onnx_model(path, nodes, in_shape, inits=()):
+    """A tiny ONNX graph from `x` (float32, `in_shape`) to `y`."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(nodes, path.stem, [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def resize(factor, out="y", src="x"):
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    scales = numpy_helper.from_array(np.array([1, 1, factor, factor], np.float32), f"s{factor}")
+    return helper.make_node("Resize", [src, "", scales.name], [out], mode="nearest"), scales
+
+
+def contract_breakers(tmp_path):
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    identity = [helper.make_node("Identity", ["x"], ["y"])]
+    up4, s4 = resize(4)
+    up2, s2 = resize(2, out="r")
+    nan = numpy_helper.from_array(np.array([np.nan], np.float32), "nan")
+    return {
+        "one colour": (onnx_model(tmp_path / "grey.onnx", identity, [1, 1, None, None]), "3-colour"),
+        "fixed size": (onnx_model(tmp_path / "fixed.onnx", identity, [1, 3, 64, 64]), "64x64"),
+        "1x": (onnx_model(tmp_path / "x1.onnx", identity, [1, 3, None, None]), "exactly 2x"),
+        "4x": (onnx_model(tmp_path / "x4.onnx", [up4], [1, 3, None, None], [s4]), "exactly 2x"),
+        "NaN": (onnx_model(tmp_path / "nan.onnx", [up2, helper.make_node("Mul", ["r", "nan"], ["y"])],
+                           [1, 3, None, None], [s2, nan]), "NaN"),
+    }
+
+
+@pytest.mark.parametrize("breach", ["one colour", "fixed size", "1x", "4x", "NaN"])
+def test_a_model_that_breaks_the_contract_is_refused_at_load(tmp_path, breach):
+    path, words = contract_breakers(tmp_path)[breach]
+    assert_clean_error(run_cli("--source", "test", "--model", str(path), "--sink", "null", "--frames", "2"),
+                       path.name, words)
+
+
+def test_negative_camera_index_is_not_called_a_missing_file():
+    assert_clean_error(run_cli("--source", "-1", "--sink", "null"), "camera index -1", "from 0")
+
+
+@pytest.mark.parametrize("name, words", [("out.avi", ".avi"), ("out", "without an extension"),
+                                         (".", "folder")])
+def test_file_sink_refuses_what_it_cannot_write_before_the_first_frame(tmp_path, name, words):
+    proc = run_cli("--source", "test", "--backend", "bicubic", "--sink", f"file:{tmp_path / name}",
+                   "--frames", "3")
+    assert_clean_error(proc, words)
+    assert "running:" not in proc.stderr  # refused before anything ran
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_existing_output_is_replaced_only_with_overwrite(tmp_path):
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"someone else's video")
+    args = ["--source", "test", "--width", "64", "--height", "48", "--backend", "bicubic",
+            "--sink", f"file:{out}", "--frames", "3"]
+    assert_clean_error(run_cli(*args), "already exists", "--overwrite")
+    assert out.read_bytes() == b"someone else's video"
+    assert run_cli(*args, "--overwrite").returncode == 0
+    assert len(read_video(out)) == 3
+
+
+def test_the_input_is_never_overwritten_however_it_is_spelled(tmp_path, monkeypatch):
+    src = write_video(tmp_path / "in.mp4", real_frames(3, 64, 48))
+    (tmp_path / "link.mp4").symlink_to(src)
+    before = src.read_bytes()
+    for source, sink in [(f"file://{src}", f"file:{src}"), (str(src), f"file://{src}"),
+                         (str(tmp_path / "link.mp4"), f"file:{tmp_path}/./in.mp4"),
+                         (f"file://{str(src).replace('in.mp4', 'i%6E.mp4')}", f"file:{src}")]:
+        proc = run_cli("--source", source, "--sink", sink, "--no-realtime", "--overwrite")
+        assert_clean_error(proc, "is the input video")
+    assert src.read_bytes() == before
+
+
+def test_two_runs_never_share_a_temporary_file(tmp_path):
+    from vcam_sr.atomic import AtomicOutput
+
+    a, b = AtomicOutput(tmp_path / "out.mp4"), AtomicOutput(tmp_path / "out.mp4")
+    assert a.tmp != b.tmp and a.tmp.parent == b.tmp.parent == tmp_path
+    a.discard()
+    b.discard()
+
+
+def test_truncated_video_is_converted_as_far_as_it_goes_with_a_warning(tmp_path):
+    import av
+
+    good = tmp_path / "good.mp4"
+    with av.open(str(good), "w", options={"movflags": "faststart"}) as container:  # index first
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for f in real_frames(40, 96, 64):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        container.mux(stream.encode(None))
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(good.read_bytes()[: int(good.stat().st_size * 0.8)])
+    out = tmp_path / "o.mp4"
+    proc = run_cli("--source", str(cut), "--sink", f"file:{out}", "--no-realtime", "--backend", "bicubic")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    written = len(read_video(out))
+    assert 0 < written < 40
+    assert "truncated" in proc.stderr and f"after {written} of the 40 frames" in proc.stderr

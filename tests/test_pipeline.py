@@ -7,6 +7,7 @@ import time
 import av
 import cv2
 import numpy as np
+import pytest
 
 from conftest import REPO, read_video, real_frames, run_cli, write_video
 from vcam_sr import Pipeline, create_upscaler, open_sink, open_source
@@ -71,8 +72,9 @@ def test_slow_upscaler_drops_frames_and_latency_stays_bounded(tmp_path):
     assert stats.frames == 15
     assert stats.dropped >= 15  # ~5 of every 6 camera frames cannot be processed
     # Queued frames would wait behind each other: latency would reach 15 x 100 ms by the end.
-    assert max(stats.latency_ms[-5:]) < 3 * 100
-    assert np.mean(stats.latency_ms[-5:]) < np.mean(stats.latency_ms[:5]) + 50
+    latency = list(stats.latency_ms)
+    assert max(latency[-5:]) < 3 * 100
+    assert np.mean(latency[-5:]) < np.mean(latency[:5]) + 50
     # The live recording keeps true time despite the drops: 15 frames >= 1.4 s, not 15/60 s.
     with av.open(str(tmp_path / "live.mp4")) as container:
         stream = container.streams.video[0]
@@ -112,3 +114,66 @@ def test_python_api_runs_a_pipeline_from_a_script(tmp_path):
         pipeline.run()
     frames = read_video(tmp_path / "a.mp4")
     assert len(frames) == 5 and frames[0].shape == (48, 80, 3)
+
+
+def start_conversion(tmp_path, *extra):
+    """A --no-realtime conversion of a 300-frame clip (the balanced model on one thread), that is
+    known to be past its first frames when this returns."""
+    src = write_video(tmp_path / "long.mp4", real_frames(60, 160, 96) * 5)
+    proc = subprocess.Popen([sys.executable, "-m", "vcam_sr.cli", "--source", str(src), "--sink",
+                             f"file:{tmp_path / 'out.mp4'}", "--no-realtime", "--model", "balanced",
+                             "--threads", "1", *extra], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    for line in proc.stderr:
+        if "running:" in line or time.monotonic() > deadline:
+            break
+    time.sleep(0.5)
+    return proc
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_conversion_exits_non_zero_and_leaves_no_output(tmp_path, sig, code):
+    proc = start_conversion(tmp_path)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == code
+    err = proc.stderr.read()
+    assert "Traceback" not in err and "of 300 frames; the conversion did not finish" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]  # no output, no temporary
+
+
+def test_keep_partial_keeps_an_interrupted_conversion_under_a_partial_name(tmp_path):
+    proc = start_conversion(tmp_path, "--keep-partial")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert "out.partial.mp4" in proc.stderr.read()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "out.partial.mp4"]
+    assert 0 < len(read_video(tmp_path / "out.partial.mp4")) < 300
+
+
+def test_simulated_poor_link_keeps_red_and_blue_in_place():
+    """OpenCV's JPEG codec works in BGR: handing it RGB compresses red as if it were blue."""
+    frame = np.zeros((64, 64, 3), np.uint8)
+    frame[..., 0] = np.where((np.indices((64, 64)).sum(0) // 2) % 2, 255, 0)  # fine red detail
+    source = open_source("test", 64, 64, realtime=False, degrade_jpeg=60)
+    source.inner.read = lambda: frame.copy()
+    out = source.read().astype(float)
+    from PIL import Image
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, "JPEG", quality=60)
+    reference = np.asarray(Image.open(buf)).astype(float)
+    assert np.abs(out - reference).mean() < 3  # the same as a JPEG made the right way round
+    assert out[..., 0].mean() > 4 * out[..., 2].mean()
+
+
+def test_stats_memory_stays_bounded_on_a_long_run():
+    from vcam_sr.stats import WINDOW, Stats
+
+    stats = Stats()
+    for i in range(WINDOW * 3):
+        stats.record(0.010, 0.001, 0.020 + (i >= WINDOW * 3 - 10) * 1.0)
+    assert len(stats.model_ms) == len(stats.latency_ms) == WINDOW
+    summary = stats.summary()
+    assert summary["frames"] == WINDOW * 3 and summary["model_ms_mean"] == 10.0
+    assert abs(summary["latency_ms_mean"] - (20 + 10 * 1000 / (WINDOW * 3))) < 0.01  # every frame counts

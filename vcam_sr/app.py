@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-
 from vcam_sr.config import Config
 from vcam_sr.errors import VcamError
+from vcam_sr.locations import local_file, same_file
 from vcam_sr.pipeline import Pipeline
 from vcam_sr.sinks import open_sink
 from vcam_sr.sources import open_source
@@ -14,19 +13,22 @@ from vcam_sr.upscalers import create_upscaler
 log = logging.getLogger("vcam_sr")
 
 
-def _check_not_overwriting_input(cfg: Config) -> None:
-    if not isinstance(cfg.source, str) or cfg.source == "test" or "://" in cfg.source:
-        return
-    for spec in cfg.sinks:
-        if spec.startswith("file:") and Path(spec[5:]).resolve() == Path(cfg.source).resolve():
-            raise VcamError(f"the output file {spec[5:]} is the input video; choose another output name")
+def _check_outputs(cfg: Config) -> None:
+    """No file sink may write over the input (however either is spelled) or another sink's file."""
+    source = local_file(cfg.source)
+    outputs = [local_file(s) for s in cfg.sinks if s.startswith("file:") and len(s) > 5]
+    for i, out in enumerate(outputs):
+        if source is not None and same_file(out, source):
+            raise VcamError(f"the output file {out} is the input video; choose another output name")
+        if any(same_file(out, other) for other in outputs[:i]):
+            raise VcamError(f"two file sinks write {out}; give each its own name")
 
 
 def build_pipeline(cfg: Config, realtime: bool = True) -> Pipeline:
     """Open source, upscaler and sinks as configured; closes what was opened if a later part fails."""
-    _check_not_overwriting_input(cfg)
+    _check_outputs(cfg)
     sinks = [open_sink(s, cfg.virtualcam.backend, cfg.virtualcam.device, cfg.window.side_by_side,
-                       realtime) for s in cfg.sinks]
+                       realtime, cfg.overwrite, cfg.keep_partial) for s in cfg.sinks]
     cam = cfg.camera
     source = open_source(cfg.source, cam.width, cam.height, cam.fps, cam.mjpg, cfg.loop,
                          cfg.degrade, cfg.degrade_jpeg, realtime)

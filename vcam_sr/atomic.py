@@ -1,5 +1,5 @@
 """Atomic file writes: an output appears whole or not at all, so an interrupted export, build,
-benchmark or checkpoint never leaves a half-written file where a good one is expected."""
+benchmark, checkpoint or recording never leaves a half-written file where a good one is expected."""
 from __future__ import annotations
 
 import contextlib
@@ -9,17 +9,32 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+class AtomicOutput:
+    """A unique temporary file beside `out` (so runs never collide): `commit()` renames it onto
+    `out`; `discard()` removes it if it is still there."""
+
+    def __init__(self, out: str | os.PathLike):
+        self.out = Path(out)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.out.stem}.", suffix=f".partial{self.out.suffix}",
+                                   dir=self.out.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+
+    def commit(self) -> None:
+        os.chmod(self.tmp, 0o644)  # mkstemp creates 0600
+        os.replace(self.tmp, self.out)
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(out: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside `out`: renamed onto `out` when the block succeeds, removed if not."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".partial{out.suffix}", dir=out.parent)
-    os.close(fd)
+    output = AtomicOutput(out)
     try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, out)
+        yield output.tmp
+        output.commit()
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        output.discard()

@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--frames", type=int, help="stop after this many output frames")
     ap.add_argument("--no-realtime", action="store_false", dest="realtime",
                     help="process every frame of a file, as fast as possible (no pacing, no drops)")
+    ap.add_argument("--overwrite", action="store_true", default=None,
+                    help="let a file sink replace an existing file (never the input)")
+    ap.add_argument("--keep-partial", action="store_true", dest="keep_partial", default=None,
+                    help="keep an interrupted conversion as NAME.partial.mp4 instead of removing it")
     ap.add_argument("--stats", action="store_true", default=None,
                     help="print fps, model ms, latency and drops every second")
     ap.add_argument("--log-level", dest="log_level", help="debug, info (default), warning, error")
@@ -72,13 +76,23 @@ def run(argv: list[str]) -> int:
     cfg = load_config(config_path, {k: v for k, v in args.items() if v is not None})
     logging.getLogger().setLevel(cfg.log_level.upper())
     pipeline = build_pipeline(cfg, realtime=realtime)
-    signal.signal(signal.SIGTERM, lambda *_: pipeline.stop())
+    stopped_by = []
+    signal.signal(signal.SIGTERM, lambda *_: (stopped_by.append(143), pipeline.stop()))
     with pipeline:
         try:
             pipeline.run()
         except KeyboardInterrupt:
+            stopped_by.append(130)
             pipeline.stop()
-            logging.getLogger("vcam_sr").info("interrupted: %s", pipeline.stats.summary_line())
+    log = logging.getLogger("vcam_sr")
+    if pipeline.interrupted and not realtime:
+        total = getattr(pipeline.source, "frame_count", None)
+        print(f"vcam-sr: error: interrupted after {pipeline.stats.frames}"
+              f"{f' of {total}' if total else ''} frames; the conversion did not finish",
+              file=sys.stderr)
+        return stopped_by[0] if stopped_by else 1
+    if pipeline.interrupted:
+        log.info("stopped by the user: %s", pipeline.stats.summary_line())
     return 0
 
 

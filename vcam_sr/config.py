@@ -47,6 +47,8 @@ class Config(_Section):
     window: WindowOptions = WindowOptions()
     max_fps: Optional[float] = Field(None, gt=0, le=240)
     frames: Optional[int] = Field(None, ge=1)
+    overwrite: bool = False
+    keep_partial: bool = False
     stats: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -37,6 +37,8 @@ class Pipeline:
         self._ended = False
         self._error: BaseException | None = None
         self._opened: list[Sink] = []
+        self.interrupted = False  # stop() was called: by the user, a signal or another thread
+        self.finished = False     # the source ended or max_frames were written
 
     # -- public ---------------------------------------------------------------------------
     def run(self) -> Stats:
@@ -63,12 +65,15 @@ class Pipeline:
                     pacer.wait()
                 item = self._next_frame()
                 if item is None:
+                    self.finished = not self.interrupted
                     break
                 self._process(*item)
                 bar.update(1)
                 if self.max_frames and self.stats.frames >= self.max_frames:
+                    self.finished = True
                     break
                 if any(s.wants_stop for s in self.sinks):
+                    self.interrupted = True
                     break
                 if self.stats_every and time.monotonic() >= next_report:
                     log.info("%s", self.stats.interval_line())
@@ -87,12 +92,14 @@ class Pipeline:
 
     def stop(self) -> None:
         """Ask `run` to finish after the current frame; safe from signal handlers and threads."""
+        self.interrupted = True
         self._stop.set()
 
     def close(self) -> None:
-        """Release sinks, upscaler and source (camera / device handles)."""
+        """Release sinks, upscaler and source (camera / device handles). A live run's outputs are
+        kept however it ended; an offline conversion's only if it finished."""
         for sink in self._opened:
-            sink.close()
+            sink.close(complete=self.realtime or self.finished)
         self._opened.clear()
         self.upscaler.close()
         self.source.close()

@@ -18,8 +18,9 @@ class Sink(ABC):
     @abstractmethod
     def write(self, frame: np.ndarray, source_frame: np.ndarray) -> None: ...
 
-    def close(self) -> None:
-        pass
+    def close(self, complete: bool = True) -> None:
+        """Release the sink. `complete` is False when the run did not finish (an interrupted or
+        failed conversion): a file sink then leaves no file under its final name."""
 
     @property
     def wants_stop(self) -> bool:

@@ -1,4 +1,5 @@
-"""H.264 MP4 output through PyAV, written to a temporary name and renamed when complete."""
+"""H.264 video output through PyAV, written under a unique temporary name and renamed onto the
+final name only when the recording is complete, so an interrupted conversion never looks done."""
 from __future__ import annotations
 
 import fractions
@@ -10,29 +11,50 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vcam_sr.atomic import AtomicOutput
 from vcam_sr.errors import VcamError
 from vcam_sr.sinks.base import Sink
 
 log = logging.getLogger("vcam_sr.file")
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+
+
+def check_output(path: Path, overwrite: bool = False) -> None:
+    """Refuse, before anything runs, an output that cannot or must not be written."""
+    if path.is_dir():
+        raise VcamError(f"cannot write {path}: it is a folder; give a file name such as {path / 'out.mp4'}")
+    if path.suffix.lower() not in CONTAINERS:
+        raise VcamError(f"the file sink writes H.264 video as {', '.join(CONTAINERS)}, not "
+                        f"{path.suffix or 'a name without an extension'}; name the output like "
+                        f"{path.with_suffix('.mp4').name}")
+    if not path.parent.is_dir():
+        raise VcamError(f"cannot write {path}: folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise VcamError(f"cannot write {path}: folder {path.parent} is not writable; choose another location")
+    if path.exists() and not overwrite:
+        raise VcamError(f"{path} already exists; choose another output name or pass --overwrite")
 
 
 class FileSink(Sink):
     name = "file"
 
-    def __init__(self, path: str | os.PathLike, crf: int = 18, wall_clock: bool = True):
+    def __init__(self, path: str | os.PathLike, crf: int = 18, wall_clock: bool = True,
+                 overwrite: bool = False, keep_partial: bool = False):
         """`wall_clock`: time-stamp frames by when they arrive, so a live run that dropped frames
-        still plays at true speed; otherwise frame i is at i / fps (offline conversion)."""
-        self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
-        self.crf, self.wall_clock, self.container, self.frames = crf, wall_clock, None, 0
-        self.start, self.last_pts = None, -1
+        still plays at true speed; otherwise frame i is at i / fps (offline conversion).
+        `keep_partial`: an unfinished recording is kept as NAME.partial.EXT instead of removed."""
+        self.path = Path(path).expanduser()
+        check_output(self.path, overwrite)
+        self.crf, self.wall_clock, self.keep_partial = crf, wall_clock, keep_partial
+        self.container, self.frames, self.start, self.last_pts = None, 0, None, -1
 
     def open(self, width: int, height: int, fps: float) -> None:
-        if not self.path.parent.is_dir():
-            raise VcamError(f"cannot write {self.path}: folder {self.path.parent} does not exist")
+        self.output = AtomicOutput(self.path)
         try:
-            self.container = av.open(str(self.tmp), mode="w", format="mp4")
+            self.container = av.open(str(self.output.tmp), mode="w",
+                                     format=CONTAINERS[self.path.suffix.lower()])
         except (av.FFmpegError, OSError) as exc:
+            self.output.discard()
             raise VcamError(f"cannot write {self.path} ({exc}); choose a writable location") from None
         rate = fractions.Fraction(fps).limit_denominator(1001)
         self.stream = self.container.add_stream("libx264", rate=rate)
@@ -53,17 +75,26 @@ class FileSink(Sink):
         self.container.mux(self.stream.encode(video_frame))
         self.frames += 1
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
         if self.container is None:
             return
         self.container.mux(self.stream.encode(None))
         self.container.close()
         self.container = None
-        if self.frames:
-            os.replace(self.tmp, self.path)
+        if complete and self.frames:
+            self.output.commit()
             log.info("wrote %s (%d frames)", self.path, self.frames)
-        else:
-            self.tmp.unlink(missing_ok=True)
+            return
+        if self.frames and self.keep_partial:
+            kept = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+            os.chmod(self.output.tmp, 0o644)
+            os.replace(self.output.tmp, kept)
+            log.warning("the output was not finished: kept %d frames as %s (not %s)", self.frames,
+                        kept, self.path)
+        elif self.frames:
+            log.warning("the output was not finished: removed it (%d frames); %s was not written",
+                        self.frames, self.path)
+        self.output.discard()
 
     def describe(self) -> str:
         return f"file {self.path}"

@@ -52,7 +52,7 @@ class VirtualCamSink(Sink):
     def write(self, frame: np.ndarray, source_frame: np.ndarray) -> None:
         self.camera.send(np.ascontiguousarray(frame))
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
         if self.camera is not None:
             self.camera.close()
             self.camera = None

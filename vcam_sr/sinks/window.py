@@ -40,5 +40,5 @@ class WindowSink(Sink):
     def wants_stop(self) -> bool:
         return self._stop
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
         cv2.destroyWindow(self.title)

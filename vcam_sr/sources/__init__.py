@@ -1,6 +1,7 @@
 """Frame sources: camera index, video file, stream URL, or the built-in test pattern."""
 from __future__ import annotations
 
+from vcam_sr.errors import VcamError
 from vcam_sr.sources.base import Source
 from vcam_sr.sources.degrade import DegradedSource
 from vcam_sr.sources.test_pattern import TestPatternSource
@@ -10,8 +11,11 @@ def open_source(spec: int | str, width: int = 640, height: int = 360, fps: float
                 mjpg: bool = True, loop: bool = False, degrade: float = 1.0,
                 degrade_jpeg: int | None = None, realtime: bool = True) -> Source:
     """`spec`: a camera index (0 or "0"), "test", a video path or a stream URL."""
-    if isinstance(spec, str) and spec.strip().isdigit():
+    if isinstance(spec, str) and spec.strip().lstrip("-").isdigit():
         spec = int(spec)
+    if isinstance(spec, int) and spec < 0:
+        raise VcamError(f"camera index {spec} is negative; cameras are numbered from 0 (try "
+                        "--source 0, or --source test for the built-in test pattern)")
     if isinstance(spec, int):
         from vcam_sr.sources.camera import CameraSource
 

@@ -13,6 +13,7 @@ class DegradedSource(Source):
         self.width = max(1, round(inner.width * factor))
         self.height = max(1, round(inner.height * factor))
         self.fps = inner.fps
+        self.frame_count = getattr(inner, "frame_count", None)
 
     def read(self) -> np.ndarray | None:
         frame = self.inner.read()
@@ -20,9 +21,10 @@ class DegradedSource(Source):
             return None
         if self.factor != 1.0:
             frame = cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_AREA)
-        if self.jpeg_quality:
-            ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
-            frame = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)  # channel order is kept as given
+        if self.jpeg_quality:  # OpenCV's JPEG codec takes and returns BGR
+            bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+            ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+            frame = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         return frame
 
     def describe(self) -> str:

@@ -23,6 +23,7 @@ class VideoSource(Source):
         self.width, self.height = stream.codec_context.width, stream.codec_context.height
         self.fps = float(stream.average_rate or stream.guessed_rate or 30)
         self.frame_count = stream.frames or None
+        self.decoded = 0
         # Files are paced to their fps in real-time mode; streams arrive at their own pace.
         self.pacer = Pacer(self.fps) if realtime and not self.is_stream else None
         log.info("%s %s: %dx%d @ %g fps%s", "stream" if self.is_stream else "video file",
@@ -52,10 +53,19 @@ class VideoSource(Source):
                 self._open()
                 frame = next(self._frames, None)
         except av.FFmpegError as exc:
-            raise VcamError(f"video {self.location} is damaged and stopped decoding ({exc}); "
-                            "re-encode or re-download it") from None
+            if self.is_stream:
+                raise VcamError(f"stream {self.location} stopped delivering frames ({exc}); check "
+                                "the sender and the network") from None
+            log.warning("video %s cannot be decoded past frame %d (%s): it is damaged or "
+                        "truncated", self.location, self.decoded, exc)
+            frame = None
         if frame is None:
+            if self.frame_count and self.decoded < self.frame_count and not self.is_stream:
+                log.warning("video %s ended after %d of the %d frames it declares: it looks "
+                            "truncated; only those frames are in the output", self.location,
+                            self.decoded, self.frame_count)
             return None
+        self.decoded += 1
         if self.pacer:
             self.pacer.wait()
         return frame.to_ndarray(format="rgb24")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vcam_sr.errors import VcamError
 from vcam_sr.models import AUTO, resolve_model, shipped
-from vcam_sr.upscalers.base import Upscaler
+from vcam_sr.upscalers.base import Upscaler, check_contract
 from vcam_sr.upscalers.bicubic import BicubicUpscaler
 
 log = logging.getLogger("vcam_sr.backend")
@@ -91,21 +91,32 @@ def pick_backend(backend: str) -> tuple[str, str]:
 
 
 def build_backend(backend: str, model: str | Path, threads: int = 0) -> Upscaler:
-    """One picked backend (see pick_backend) running one model: a bundled name or a file."""
+    """One picked backend (see pick_backend) running one model: a bundled name or a file,
+    checked against the model contract before it is returned."""
     model = str(model)
     if backend == "tensorrt":
         from vcam_sr.upscalers.tensorrt import load_tensorrt
 
-        return load_tensorrt(resolve_model(model, ".onnx"))
-    if backend == "onnxruntime":
+        path = resolve_model(model, ".onnx")
+        upscaler = load_tensorrt(path)
+    elif backend == "onnxruntime":
         from vcam_sr.upscalers.onnxruntime import OnnxRuntimeUpscaler
 
-        return OnnxRuntimeUpscaler(resolve_model(model, ".onnx"), ort_providers(), threads)
-    if backend == "torch":
+        path = resolve_model(model, ".onnx")
+        upscaler = OnnxRuntimeUpscaler(path, ort_providers(), threads)
+    elif backend == "torch":
         from vcam_sr.upscalers.torch import TorchUpscaler
 
-        return TorchUpscaler(resolve_model(model, ".pt"), torch_device(), threads)
-    return BicubicUpscaler()
+        path = resolve_model(model, ".pt")
+        upscaler = TorchUpscaler(path, torch_device(), threads)
+    else:
+        return BicubicUpscaler()
+    try:
+        check_contract(upscaler, f"model {path}")
+    except BaseException:
+        upscaler.close()
+        raise
+    return upscaler
 
 
 def create_upscaler(backend: str = "auto", model: str = AUTO, threads: int = 0,

@@ -5,6 +5,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from vcam_sr.errors import VcamError
+
 SCALE = 2
 
 
@@ -27,6 +29,25 @@ class Upscaler(ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+
+def probe_frame(height: int = 20, width: int = 28) -> np.ndarray:
+    """A small, odd-aspect RGB frame with structure in every colour, for contract checks."""
+    y, x = np.mgrid[0:height, 0:width]
+    return np.stack([(x * 9) % 256, (y * 13) % 256, ((x + y) * 7) % 256], axis=-1).astype(np.uint8)
+
+
+def check_contract(upscaler: Upscaler, what: str) -> None:
+    """The model contract at the boundary: RGB uint8 HxWx3 in, exactly (2H)x(2W)x3 uint8 out."""
+    frame = probe_frame()
+    out = upscaler.upscale(frame)
+    h, w = frame.shape[:2]
+    if out.ndim != 3 or out.shape[2] != 3:
+        raise VcamError(f"{what} returns {out.shape} for a {w}x{h} RGB frame, not an RGB image; "
+                        "vcam-sr needs 3 colours in and out")
+    if out.shape[:2] != (SCALE * h, SCALE * w):
+        raise VcamError(f"{what} turns a {w}x{h} frame into {out.shape[1]}x{out.shape[0]}, not "
+                        f"{SCALE * w}x{SCALE * h}: vcam-sr needs a model that upscales exactly {SCALE}x")
 
 
 def to_nchw_float(frame: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime as ort
 
 from vcam_sr.errors import VcamError
-from vcam_sr.upscalers.base import Upscaler, to_hwc_uint8, to_nchw_float
+from vcam_sr.upscalers.base import Upscaler, probe_frame, to_hwc_uint8, to_nchw_float
 
 
 class OnnxRuntimeUpscaler(Upscaler):
@@ -26,9 +26,25 @@ class OnnxRuntimeUpscaler(Upscaler):
                             "bundled preset such as --model fast") from None
         self.model_path, self.threads = Path(model_path), threads
         self.input_name = self.session.get_inputs()[0].name
-        if self.session.get_inputs()[0].type != "tensor(float)":
-            raise VcamError(f"model {model_path} takes {self.session.get_inputs()[0].type}, not "
-                            "float32 NCHW RGB; export it with engine_build/export.py")
+        self._check_contract()
+
+    def _check_contract(self) -> None:
+        """float32 NCHW RGB of any size in, finite values out (the 2x check is check_contract's)."""
+        what, inputs = f"model {self.model_path}", self.session.get_inputs()
+        if len(inputs) != 1 or inputs[0].type != "tensor(float)":
+            raise VcamError(f"{what} takes {', '.join(i.type for i in inputs)}, not float32 NCHW "
+                            "RGB (one input); export it with engine_build/export.py")
+        shape = inputs[0].shape
+        if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
+            raise VcamError(f"{what} takes input of shape {shape}, not N x 3 x H x W (RGB); "
+                            "vcam-sr needs a 3-colour model")
+        if isinstance(shape[2], int) or isinstance(shape[3], int):
+            raise VcamError(f"{what} takes only {shape[3]}x{shape[2]} frames; re-export it with a "
+                            "dynamic height and width (engine_build/export.py does)")
+        out = self.session.run(None, {self.input_name: to_nchw_float(probe_frame())})[0]
+        if not np.isfinite(out).all():
+            raise VcamError(f"{what} produces NaN or infinite values; it is broken (re-train or "
+                            "re-export it) or not a vcam-sr model")
 
     def upscale(self, frame: np.ndarray) -> np.ndarray:
         out = self.session.run(None, {self.input_name: to_nchw_float(frame)})[0]
