@@ -18,10 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-import onnx
-
 from engine_build import cache
-from engine_build.io_wrapper import FRAME_IN, FRAME_OUT, wrap_uint8_hwc
 from vcam_sr.atomic import atomic_path
 from vcam_sr.errors import VcamError
 
@@ -87,9 +84,32 @@ def progress_monitor(trt):
     return Monitor()
 
 
+def require_build_tools() -> None:
+    """One sentence instead of an ImportError when the `trt` extra is not installed."""
+    missing = [m for m in ("onnx", "onnxconverter_common") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise VcamError(f"building engines needs {' and '.join(missing)}, which the plain install "
+                        "leaves out; run pip install 'vcam-sr[trt]'")
+
+
+def check_profile(profile: tuple) -> None:
+    (w0, h0), (w1, h1), (w2, h2) = profile
+    if not (w0 <= w1 <= w2 and h0 <= h1 <= h2):
+        raise VcamError(f"the engine profile needs min <= opt <= max in both width and height, not "
+                        f"min {w0}x{h0}, opt {w1}x{h1}, max {w2}x{h2}; fix --min, --opt or --max")
+
+
 def _network_onnx(onnx_path: Path, strongly_typed: bool) -> bytes:
     """The uint8-wrapped graph to parse: fp16 weights for strongly typed builds, else fp32."""
-    model = onnx.load(str(onnx_path))
+    import onnx
+
+    from engine_build.io_wrapper import wrap_uint8_hwc
+
+    try:
+        model = onnx.load(str(onnx_path))
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise VcamError(f"{onnx_path} is not a readable ONNX model ({type(exc).__name__}); "
+                        "re-export it with engine_build/export.py") from None
     if strongly_typed:
         from onnxconverter_common import float16
 
@@ -97,30 +117,53 @@ def _network_onnx(onnx_path: Path, strongly_typed: bool) -> bytes:
     return wrap_uint8_hwc(model).SerializeToString()
 
 
+def _target(flavour: str) -> str:
+    if flavour == "rtx":
+        return "portable"  # AOT engines run on any supported RTX GPU; JIT specialises there
+    target = gpu_target()
+    if target is None:
+        raise VcamError("standard TensorRT builds an engine for the GPU it runs on and no CUDA GPU "
+                        "was found; use --flavour rtx to build a portable engine without a GPU")
+    return target
+
+
+def engine_for(onnx_path: str | Path, flavour: str = "auto", size: tuple[int, int] | None = None,
+               folder: Path | None = None) -> Path:
+    """An engine for a live input of `size` (w, h): any valid cached one whose profile covers
+    it (such as one `vcam-sr build-engine --opt 1280x720` made), else one built around it."""
+    require_build_tools()
+    onnx_path = Path(onnx_path)
+    if size and onnx_path.is_file():
+        name, trt = import_flavour(flavour)
+        found = cache.find_covering(cache.usable_folder(folder), name, trt.__version__,
+                                    _target(name), cache.sha256(onnx_path), size)
+        if found:
+            log.info("engine cache hit for %dx%d input: %s", *size, found)
+            return found
+    return build_engine(onnx_path, flavour, default_profile(*size) if size else None, folder=folder)
+
+
 def build_engine(onnx_path: str | Path, flavour: str = "auto", profile: tuple | None = None,
                  workspace_mb: int = 1024, folder: Path | None = None, force: bool = False) -> Path:
     """Return the path of a cached or freshly built engine for `onnx_path`."""
+    from engine_build.io_wrapper import FRAME_IN, FRAME_OUT
+
+    require_build_tools()
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise VcamError(f"ONNX model {onnx_path} does not exist; export one with engine_build/export.py")
     flavour, trt = import_flavour(flavour)
     profile = tuple(tuple(s) for s in (profile or default_profile(640, 360)))
-    target = gpu_target()
-    if flavour == "rtx":
-        target = "portable"  # AOT engines run on any supported RTX GPU; JIT specialises there
-    elif target is None:
-        raise VcamError("standard TensorRT builds an engine for the GPU it runs on and no CUDA GPU "
-                        "was found; use --flavour rtx to build a portable engine without a GPU")
-    key = cache.EngineKey(flavour, trt.__version__, target, cache.sha256(onnx_path), profile)
-    folder = folder or cache.cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    check_profile(profile)
+    key = cache.EngineKey(flavour, trt.__version__, _target(flavour), cache.sha256(onnx_path), profile)
+    folder = cache.usable_folder(folder)
     path = cache.engine_path(key, onnx_path.stem, folder)
     reason = "--force was given" if force else cache.reason_to_rebuild(path, key)
     if reason is None:
         log.info("engine cache hit: %s", path)
         return path
     log.info("building engine (%s): %s, %s %s, target %s", reason, onnx_path.name, flavour,
-             trt.__version__, target)
+             trt.__version__, key.target)
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -160,7 +203,7 @@ def build_engine(onnx_path: str | Path, flavour: str = "auto", profile: tuple | 
                              "precision": "fp16", "build_seconds": round(seconds, 2),
                              "bytes": path.stat().st_size})
     log.info("built %s engine in %.1f s: %s (%.0f KB), profile min %s opt %s max %s, target %s",
-             flavour, seconds, path, path.stat().st_size / 1024, *profile, target)
+             flavour, seconds, path, path.stat().st_size / 1024, *profile, key.target)
     return path
 
 
@@ -186,6 +229,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cache-dir", type=Path, help="engine cache folder (default: user cache dir)")
     ap.add_argument("--force", action="store_true", help="rebuild even when a cached engine fits")
     args = ap.parse_args(argv)
+    require_build_tools()
 
     from vcam_sr.config import load_config
     from vcam_sr.models import resolve_model
@@ -195,16 +239,23 @@ def main(argv=None) -> int:
     cam_h = round(cfg.camera.height * cfg.degrade)
     lo, opt, hi = default_profile(*(args.opt or (cam_w, cam_h)))
     profile = (args.min or lo, args.opt or opt, args.max or hi)
+    check_profile(profile)
+    folder = cache.usable_folder(args.cache_dir)
     model = Path(args.model)
     if model.suffix == ".pt":
+        if importlib.util.find_spec("torch") is None:
+            raise VcamError("building from a .pt checkpoint needs PyTorch; run pip install "
+                            "'vcam-sr[train]' or pass the exported .onnx instead")
         from engine_build.export import describe, export_onnx, load_checkpoint
 
-        net, ckpt = load_checkpoint(model)
-        onnx_path = export_onnx(net, (args.cache_dir or cache.cache_dir()) / f"{model.stem}.onnx",
-                                describe(ckpt))
+        try:
+            net, ckpt = load_checkpoint(model)
+        except (ValueError, FileNotFoundError) as exc:
+            raise VcamError(str(exc)) from None
+        onnx_path = export_onnx(net, folder / f"{model.stem}.onnx", describe(ckpt))
     else:
         onnx_path = resolve_model(args.model, ".onnx")
-    path = build_engine(onnx_path, args.flavour, profile, args.workspace_mb, args.cache_dir, args.force)
+    path = build_engine(onnx_path, args.flavour, profile, args.workspace_mb, folder, args.force)
     meta = cache.read_metadata(path)
     print(f"engine: {path}\n  flavour {meta['key']['flavour']} {meta['key']['version']}, target "
           f"{meta['key']['target']}, {meta['precision']}, {meta['bytes'] / 1024:.0f} KB, built in "

@@ -17,6 +17,7 @@ from pathlib import Path
 from platformdirs import user_cache_dir
 
 from vcam_sr.atomic import atomic_path
+from vcam_sr.errors import VcamError
 
 log = logging.getLogger("engine_build.cache")
 
@@ -40,6 +41,38 @@ class EngineKey:
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:20]
+
+
+def usable_folder(folder: Path | None) -> Path:
+    """The cache folder, created if needed; a clear error when it cannot be."""
+    folder = Path(folder) if folder else cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VcamError(f"cannot use {folder} as the engine cache ({exc.strerror}); pass a "
+                        "writable folder with --cache-dir or VCAM_SR_CACHE") from None
+    if not os.access(folder, os.W_OK):
+        raise VcamError(f"the engine cache {folder} is not writable; pass another with --cache-dir")
+    return folder
+
+
+def find_covering(folder: Path, flavour: str, version: str, target: str, onnx_sha256: str,
+                  size: tuple[int, int]) -> Path | None:
+    """A valid cached engine of this model, flavour and GPU whose profile covers a `size`
+    (w, h) input, the one optimised nearest that size first; None when there is none."""
+    found = []
+    for meta_path in Path(folder).glob(f"*-{flavour}-*.json"):
+        try:
+            data = json.loads(meta_path.read_text())["key"]
+            key = EngineKey(**{**data, "profile": tuple(map(tuple, data["profile"]))})
+            (w0, h0), (w1, h1), (w2, h2) = key.profile
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a sidecar of ours
+        path = meta_path.with_suffix(".engine")
+        if ((key.version, key.target, key.onnx_sha256) == (version, target, onnx_sha256)
+                and w0 <= size[0] <= w2 and h0 <= size[1] <= h2 and reason_to_rebuild(path, key) is None):
+            found.append((abs(w1 - size[0]) + abs(h1 - size[1]), str(path)))
+    return Path(min(found)[1]) if found else None
 
 
 def engine_path(key: EngineKey, stem: str, folder: Path | None = None) -> Path:

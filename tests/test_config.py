@@ -43,3 +43,37 @@ def test_bad_values_exit_cleanly_from_the_cli(tmp_path):
     assert_clean_error(run_cli("--config", str(bad_yaml)), "yaml")
     assert_clean_error(run_cli("--config", str(tmp_path / "none.yaml")), "does not exist")
     assert_clean_error(run_cli("--source", "test", "--sink", "printer"), "unknown sink", "virtualcam")
+
+
+def test_config_that_is_a_folder_or_not_text_is_named(tmp_path):
+    assert_clean_error(run_cli("--config", str(tmp_path)), "is a folder")
+    binary = tmp_path / "b.yaml"
+    binary.write_bytes(bytes(range(128, 256)) * 4)
+    assert_clean_error(run_cli("--config", str(binary)), "not text")
+
+
+def test_documented_edges_and_a_bare_yaml_null_sink_are_accepted(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("sinks: [null]\ndegrade: 0.05\n")  # config.yaml documents 0.05-1.0
+    cfg = load_config(path)
+    assert cfg.sinks == ["null"] and cfg.degrade == 0.05
+
+
+def test_unknown_virtual_camera_backend_is_one_line_without_a_destructor_traceback():
+    proc = run_cli("--source", "test", "--sink", "virtualcam", "--virtualcam-backend", "foo", "--frames", "2")
+    assert_clean_error(proc, "unknown virtual camera backend 'foo'")
+    assert "Exception ignored" not in proc.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--sizes", "0x0"], ["0x0", "out of range"]),
+    (["--sizes", "wide"], ["WIDTHxHEIGHT"]),
+    (["--frames", "0"], ["--frames", "at least 1"]),
+    (["--rounds", "0"], ["--rounds", "at least 1"]),
+    (["--repeats", "-2"], ["--repeats", "at least 1"]),
+    (["--backends", "foo"], ["unknown backend foo", "onnxruntime"]),
+    (["--out", "{tmp}"], ["is a folder"]),
+])
+def test_bench_bad_arguments_get_one_sentence_before_anything_runs(tmp_path, args, words):
+    proc = run_cli("bench", *[a.replace("{tmp}", str(tmp_path)) for a in args], timeout=60)
+    assert_clean_error(proc, *words)

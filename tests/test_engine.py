@@ -4,11 +4,13 @@ import hashlib
 import importlib.util
 import json
 import logging
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from conftest import assert_clean_error, real_frames, run_cli
+from conftest import REPO, assert_clean_error, real_frames, run_cli
 from engine_build import cache
 from engine_build.io_wrapper import FRAME_IN, FRAME_OUT, wrap_uint8_hwc
 from vcam_sr.models import resolve_model
@@ -79,6 +81,53 @@ def test_build_engine_command_takes_its_profile_from_the_camera_config(tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "[[80, 45], [320, 180], [960, 540]]" in proc.stdout
     assert "target portable" in proc.stdout and len(list(tmp_path.glob("*.engine"))) == 1
+
+
+@needs_rtx
+def test_the_runtime_uses_an_engine_built_for_the_live_camera_size(tmp_path, caplog):
+    """`build-engine --opt 1280x720` for a 720p camera: the runtime must find that engine for a
+    1280x720 input (it used to look only for the default 640x360 profile)."""
+    from engine_build.build import build_engine, engine_for
+
+    caplog.set_level(logging.INFO)
+    built = build_engine(resolve_model("fast"), "rtx", ((320, 180), (1280, 720), (1920, 1080)),
+                         folder=tmp_path)
+    caplog.clear()
+    assert engine_for(resolve_model("fast"), "rtx", (1280, 720), tmp_path) == built
+    assert "engine cache hit for 1280x720 input" in caplog.text
+    small = engine_for(resolve_model("fast"), "rtx", (160, 90), tmp_path)  # not covered
+    assert small != built and cache.read_metadata(small)["key"]["profile"][1] == [160, 90]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--model", "{tmp}/bad.onnx"], ["bad.onnx", "not a readable ONNX"]),
+    (["--model", "{tmp}/bad.pt"], ["bad.pt", "damaged"]),
+    (["--model", "{tmp}/missing.pt"], ["missing.pt", "does not exist"]),
+    (["--cache-dir", "{tmp}/bad.pt"], ["engine cache", "--cache-dir"]),
+    (["--min", "1280x720", "--max", "640x360"], ["min <= opt <= max"]),
+    (["--opt", "wide"], ["WIDTHxHEIGHT"]),
+])
+def test_build_engine_bad_input_gets_one_sentence(tmp_path, args, words):
+    (tmp_path / "bad.onnx").write_bytes(b"junk")
+    (tmp_path / "bad.pt").write_bytes(b"junk")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    proc = run_cli("build-engine", "--flavour", "rtx", "--cache-dir", str(tmp_path / "cache"), *args)
+    if args[0] == "--opt":  # argparse's own usage error
+        assert proc.returncode == 2 and "WIDTHxHEIGHT" in proc.stderr and "Traceback" not in proc.stderr
+    else:
+        assert_clean_error(proc, *words)
+
+
+def test_build_engine_without_the_trt_extra_says_which_extra_even_for_help():
+    """The plain install (`pip install .`) has no onnx: stand in for it by hiding the module."""
+    code = ("import sys; sys.modules['onnx'] = None\n"
+            "from vcam_sr.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))")
+    help_ = subprocess.run([sys.executable, "-c", code, "build-engine", "--help"], capture_output=True,
+                           text=True, cwd=REPO)
+    assert help_.returncode == 0 and "build-engine" in help_.stdout, help_.stderr
+    assert_clean_error(subprocess.run([sys.executable, "-c", code, "build-engine"], capture_output=True,
+                                      text=True, cwd=REPO), "pip install 'vcam-sr[trt]'")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="standard TensorRT is installed")

@@ -33,7 +33,8 @@ def build_pipeline(cfg: Config, realtime: bool = True) -> Pipeline:
     source = open_source(cfg.source, cam.width, cam.height, cam.fps, cam.mjpg, cfg.loop,
                          cfg.degrade, cfg.degrade_jpeg, realtime)
     try:
-        upscaler = create_upscaler(cfg.backend, cfg.model, cfg.threads, cfg.max_fps or source.fps)
+        upscaler = create_upscaler(cfg.backend, cfg.model, cfg.threads, cfg.max_fps or source.fps,
+                                   (source.width, source.height))
     except BaseException:
         source.close()
         raise

@@ -29,7 +29,19 @@ from vcam_sr.upscalers.bicubic import BicubicUpscaler
 
 log = logging.getLogger("vcam_sr.bench")
 SIZES = ((160, 90), (320, 180), (640, 360))
+BACKENDS = ("tensorrt", "onnxruntime", "torch")
 GPU_SIZES = ((640, 360), (960, 540))
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'320x180' -> (320, 180); a clear error for anything that is not a sensible frame size."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise VcamError(f"--sizes takes WIDTHxHEIGHT values such as 320x180, not {text!r}") from None
+    if not (16 <= w <= 7680 and 16 <= h <= 4320):
+        raise VcamError(f"--sizes {text} is out of range; width 16-7680 and height 16-4320")
+    return w, h
 
 
 def candidates(threads: int, peers: str | None, backends: list[str], gpu: bool = False) -> dict[str, Upscaler]:
@@ -166,11 +178,16 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=20, help="end-to-end frames per round (default 20)")
     ap.add_argument("--out", default="vcam-sr-bench.json", help="JSON results file")
     args = ap.parse_args(argv)
-    try:
-        sizes = ([tuple(int(v) for v in s.lower().split("x")) for s in args.sizes] if args.sizes
-                 else list(GPU_SIZES if args.gpu else SIZES))
-    except ValueError:
-        raise VcamError(f"--sizes takes WIDTHxHEIGHT values such as 320x180, not {args.sizes}") from None
+    sizes = [parse_size(s) for s in args.sizes] if args.sizes else list(GPU_SIZES if args.gpu else SIZES)
+    for flag in ("rounds", "repeats", "frames"):
+        if getattr(args, flag) < 1:
+            raise VcamError(f"--{flag} must be at least 1, not {getattr(args, flag)}")
+    unknown = sorted(set(args.backends) - set(BACKENDS))
+    if unknown:
+        raise VcamError(f"unknown backend {', '.join(unknown)} in --backends; choose from "
+                        f"{', '.join(BACKENDS)}")
+    if Path(args.out).is_dir():
+        raise VcamError(f"--out {args.out} is a folder; give a file name such as {Path(args.out) / 'bench.json'}")
     logging.getLogger("vcam_sr.pipeline").setLevel(logging.WARNING)  # one line per run is noise here
     methods = candidates(args.threads, args.peers, args.backends, args.gpu)
     if args.gpu and len(methods) == 1 + len([m for m in methods if m.startswith("opencv")]):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vcam_sr.errors import VcamError
 
@@ -37,7 +37,7 @@ class Config(_Section):
     source: Union[int, str] = 0
     loop: bool = False
     camera: CameraOptions = CameraOptions()
-    degrade: float = Field(1.0, gt=0.05, le=1.0)
+    degrade: float = Field(1.0, ge=0.05, le=1.0)
     degrade_jpeg: Optional[int] = Field(None, ge=1, le=100)
     backend: Literal["auto", "tensorrt", "onnxruntime", "torch", "bicubic"] = "auto"
     model: str = "auto"
@@ -51,6 +51,12 @@ class Config(_Section):
     keep_partial: bool = False
     stats: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("sinks", mode="before")
+    @classmethod
+    def _bare_null_is_the_null_sink(cls, value):
+        """YAML reads `sinks: [null]` as [None]; the user means the null sink."""
+        return ["null" if v is None else v for v in value] if isinstance(value, list) else value
 
 
 def _explain(exc: ValidationError, origin: str) -> VcamError:
@@ -66,9 +72,15 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     data: dict = {}
     if path is not None:
         try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except FileNotFoundError:
             raise VcamError(f"config file {path} does not exist; pass an existing file to --config") from None
+        except IsADirectoryError:
+            raise VcamError(f"config file {path} is a folder; pass a YAML file such as config.yaml") from None
+        except UnicodeDecodeError:
+            raise VcamError(f"config file {path} is not text; pass a YAML file such as config.yaml") from None
+        except OSError as exc:
+            raise VcamError(f"config file {path} cannot be read ({exc.strerror}); check its permissions") from None
         except yaml.YAMLError as exc:
             raise VcamError(f"config file {path} is not valid YAML ({exc}); fix its syntax") from None
         if not isinstance(data, dict):

@@ -28,6 +28,11 @@ class VirtualCamSink(Sink):
     name = "virtualcam"
 
     def __init__(self, backend: str | None = None, device: str | None = None):
+        import pyvirtualcam
+
+        if backend is not None and backend not in pyvirtualcam.camera.BACKENDS:
+            raise VcamError(f"unknown virtual camera backend {backend!r}; choose one of "
+                            f"{', '.join(pyvirtualcam.camera.BACKENDS)} or leave it unset")
         self.backend, self.device = backend, device
         self.camera = None
 
@@ -39,9 +44,6 @@ class VirtualCamSink(Sink):
         try:
             self.camera = pyvirtualcam.Camera(width, height, fps, fmt=pyvirtualcam.PixelFormat.RGB,
                                               backend=self.backend, device=self.device)
-        except KeyError:
-            raise VcamError(f"unknown virtual camera backend {self.backend!r}; choose one of "
-                            f"{', '.join(pyvirtualcam.camera.BACKENDS)} or leave it unset") from None
         except RuntimeError as exc:
             reason = str(exc).splitlines()[0].split("?")[0].split(". ")[0]
             raise VcamError(f"no virtual camera device is available ({reason}); to create one, "

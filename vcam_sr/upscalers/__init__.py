@@ -90,15 +90,17 @@ def pick_backend(backend: str) -> tuple[str, str]:
     return "bicubic", "auto: neither onnxruntime nor torch is installed"
 
 
-def build_backend(backend: str, model: str | Path, threads: int = 0) -> Upscaler:
+def build_backend(backend: str, model: str | Path, threads: int = 0,
+                  size: tuple[int, int] | None = None) -> Upscaler:
     """One picked backend (see pick_backend) running one model: a bundled name or a file,
-    checked against the model contract before it is returned."""
+    checked against the model contract before it is returned. `size` (w, h), the live input
+    size where known, picks or builds a TensorRT engine whose profile covers it."""
     model = str(model)
     if backend == "tensorrt":
         from vcam_sr.upscalers.tensorrt import load_tensorrt
 
         path = resolve_model(model, ".onnx")
-        upscaler = load_tensorrt(path)
+        upscaler = load_tensorrt(path, size)
     elif backend == "onnxruntime":
         from vcam_sr.upscalers.onnxruntime import OnnxRuntimeUpscaler
 
@@ -120,13 +122,14 @@ def build_backend(backend: str, model: str | Path, threads: int = 0) -> Upscaler
 
 
 def create_upscaler(backend: str = "auto", model: str = AUTO, threads: int = 0,
-                    fps: float = 30.0) -> Upscaler:
+                    fps: float = 30.0, size: tuple[int, int] | None = None) -> Upscaler:
     """The requested backend (or with 'auto' the best one here) running `model`: a bundled
     name, a file, or 'auto', which picks among the shipped models per source and machine for
-    a target of `fps` frames per second (upscalers/auto.py). The choice and why are logged."""
+    a target of `fps` frames per second (upscalers/auto.py). `size` (w, h) is the live input
+    size where known. The choice and why are logged."""
     name, reason = pick_backend(backend)
     if model != AUTO or name == "bicubic":
-        chosen = build_backend(name, model, threads)
+        chosen = build_backend(name, model, threads, size)
     else:
         from vcam_sr.upscalers.auto import AutoUpscaler
 
@@ -134,7 +137,7 @@ def create_upscaler(backend: str = "auto", model: str = AUTO, threads: int = 0,
         if not models:
             raise VcamError("model auto found no bundled models; reinstall vcam-sr or pass --model "
                             "with an .onnx file")
-        chosen = AutoUpscaler(models, lambda m: build_backend(name, m.name, threads), fps)
+        chosen = AutoUpscaler(models, lambda m: build_backend(name, m.name, threads, size), fps)
     log.info("backend: %s, %s (%s)", name, chosen.describe(), reason)
     return chosen
 

@@ -97,14 +97,17 @@ class TensorRTUpscaler(Upscaler):
         return f"tensorrt {self.trt.__version__} ({self.trt.__name__}), engine {self.engine_path.name}, fp16"
 
 
-def load_tensorrt(model_onnx: Path, flavour: str = "auto") -> TensorRTUpscaler:
-    """Build the engine on first use (logged), load it, and rebuild once if it will not load."""
-    from engine_build.build import build_engine, import_flavour
+def load_tensorrt(model_onnx: Path, size: tuple[int, int] | None = None,
+                  flavour: str = "auto") -> TensorRTUpscaler:
+    """Load a cached engine whose profile covers the live `size` (w, h), or build one around
+    it on first use (logged); rebuild once if it will not load."""
+    from engine_build.build import build_engine, default_profile, engine_for, import_flavour
 
     _, trt = import_flavour(flavour)
-    path = build_engine(model_onnx, flavour)
+    path = engine_for(model_onnx, flavour, size)
     try:
         return TensorRTUpscaler(path, trt)
     except EngineLoadError as exc:
         log.warning("rebuilding engine: %s", exc)
-        return TensorRTUpscaler(build_engine(model_onnx, flavour, force=True), trt)
+        profile = default_profile(*size) if size else None
+        return TensorRTUpscaler(build_engine(model_onnx, flavour, profile, force=True), trt)
