@@ -60,8 +60,12 @@ def describe(ckpt: dict) -> dict[str, str]:
             "vcam_sr_step": str(ckpt.get("step")), "vcam_sr_commit": commit or "unknown"}
 
 
+TOLERANCE = 1e-4  # largest |PyTorch - ONNX Runtime| accepted, on outputs in [0, 1]
+
+
 def export_onnx(model: torch.nn.Module, out: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
-    """Fold, export with dynamic height/width, verify, and write atomically to `out`."""
+    """Fold, export with dynamic height/width, and write atomically to `out` only if ONNX
+    Runtime's output matches PyTorch's within TOLERANCE (otherwise ValueError, nothing written)."""
     out = Path(out)
     deploy = fold(model).float().eval()
     dummy = torch.rand(1, 3, 64, 96)
@@ -79,6 +83,10 @@ def export_onnx(model: torch.nn.Module, out: str | os.PathLike, metadata: dict[s
             proto.metadata_props.add(key=key, value=value)
         if metadata:
             onnx.save(proto, tmp)
+        diff = max_abs_diff(model, tmp)
+        if not diff <= TOLERANCE:  # also catches NaN
+            raise ValueError(f"the exported graph differs from PyTorch by {diff:.2e} (more than "
+                             f"{TOLERANCE:g}); {out} was not written")
     return out
 
 
@@ -111,7 +119,11 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out = export_onnx(model, args.out, describe(ckpt))
+    try:
+        out = export_onnx(model, args.out, describe(ckpt))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     weights = out.with_suffix(".pt")
     with atomic_path(weights) as tmp:
         torch.save({"preset": ckpt["preset"],

@@ -59,13 +59,22 @@ def test_auto_picks_onnxruntime_on_a_cpu_machine(caplog):
     assert ort_providers()[-1] == "CPUExecutionProvider"
 
 
-@pytest.mark.skipif(nvidia_driver_present(), reason="an NVIDIA driver is present, so torch may be asked")
-def test_choosing_a_cpu_backend_never_imports_torch():
-    code = ("import sys, numpy, vcam_sr; up = vcam_sr.create_upscaler('auto', 'auto'); "
+def imports_torch(backend: str) -> list[str]:
+    """[backend that ran, whether torch got imported] for --model auto in a fresh interpreter."""
+    code = (f"import sys, numpy, vcam_sr; up = vcam_sr.create_upscaler({backend!r}, 'auto'); "
             "up.upscale(numpy.zeros((36, 64, 3), numpy.uint8)); "
             "print(up.loaded[up.current.name].name, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["onnxruntime", "False"]
+    return out.stdout.split()
+
+
+def test_the_onnxruntime_backend_never_imports_torch_on_any_machine():
+    assert imports_torch("onnxruntime") == ["onnxruntime", "False"]
+
+
+@pytest.mark.skipif(nvidia_driver_present(), reason="an NVIDIA driver is present: auto may use torch-cuda")
+def test_auto_on_a_machine_without_nvidia_never_imports_torch():
+    assert imports_torch("auto") == ["onnxruntime", "False"]
 
 
 @pytest.mark.skipif("CUDAExecutionProvider" not in ort_providers(), reason="no CUDA execution provider here")

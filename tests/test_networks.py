@@ -138,3 +138,18 @@ def test_int8_model_stays_close_to_fp32_on_a_real_image(tmp_path):
     _, lr, _ = load_val_set(VAL, "Set5")[0]
     ours, int8 = (onnx_upscaler(path)(lr).astype(np.float64) / 255 for path in (fp32, out))
     assert 10 * np.log10(1 / np.mean((ours - int8) ** 2)) > 38
+
+
+class RandomPerCall(torch.nn.Module):
+    """A net whose output changes on every call, so no export of it can match PyTorch."""
+
+    def forward(self, x):
+        up = torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+        return up + 0.1 * torch.rand_like(up)
+
+
+def test_export_refuses_a_graph_that_does_not_match_pytorch(tmp_path):
+    out = tmp_path / "bad.onnx"
+    with pytest.raises(ValueError, match="differs from PyTorch"):
+        export_onnx(RandomPerCall(), out)
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even a temporary

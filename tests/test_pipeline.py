@@ -177,3 +177,43 @@ def test_stats_memory_stays_bounded_on_a_long_run():
     summary = stats.summary()
     assert summary["frames"] == WINDOW * 3 and summary["model_ms_mean"] == 10.0
     assert abs(summary["latency_ms_mean"] - (20 + 10 * 1000 / (WINDOW * 3))) < 0.01  # every frame counts
+
+
+class BlockingSource(TestPatternSource):
+    """A camera-like source whose reads block (as a camera waits for its next frame), and which
+    notes whether it was closed while a read was still in progress."""
+
+    def __init__(self, block_s: float):
+        super().__init__(64, 36, fps=30, realtime=False)
+        self.block_s, self.reading, self.closed_mid_read = block_s, False, False
+
+    def read(self):
+        self.reading = True
+        time.sleep(self.block_s if self.index > 3 else 0)
+        frame = super().read()
+        self.reading = False
+        return frame
+
+    def close(self):
+        self.closed_mid_read = self.reading
+
+
+def test_the_source_is_never_released_while_a_read_is_in_progress():
+    source = BlockingSource(block_s=3.0)  # longer than run() waits for the capture thread
+    with Pipeline(source, BicubicUpscaler(), [NullSink()], max_frames=3) as pipeline:
+        pipeline.run()
+    assert not source.closed_mid_read
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.8])
+def test_ctrl_c_during_start_up_never_ends_in_a_traceback(delay):
+    proc = subprocess.Popen([sys.executable, "-m", "vcam_sr.cli", "--source", "test", "--sink", "null",
+                             "--frames", "100"], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)  # somewhere in imports, model loading or the first frames
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    assert "Traceback" not in err and "Error" not in err, err
+    if proc.returncode == 130:
+        assert "stopped during start-up; nothing was run" in err
+    else:
+        assert proc.returncode == 0 and "stopped by the user" in err, err

@@ -1,11 +1,9 @@
 """The virtualcam sink, through pyvirtualcam itself."""
-import glob
-
 import pytest
 import pyvirtualcam
 
 from vcam_sr import Pipeline, create_upscaler
-from vcam_sr.sinks.virtualcam import VirtualCamSink
+from vcam_sr.sinks.virtualcam import VirtualCamSink, video_devices
 from vcam_sr.sources.test_pattern import TestPatternSource
 
 
@@ -48,8 +46,8 @@ def test_virtualcam_sink_with_stand_in_backend_receives_rgb_2x_frames():
     assert bar[0] > 200 and bar[1] > 200 and bar[2] < 60, bar
 
 
-@pytest.mark.skipif(not glob.glob("/dev/video*"),
-                    reason="no /dev/video loopback device (v4l2loopback is not loaded on this machine)")
+@pytest.mark.skipif(not video_devices(loopback=True),
+                    reason="no v4l2loopback device (no kernel module can load on this machine)")
 def test_real_v4l2loopback_device_accepts_frames():
     source = TestPatternSource(64, 36, fps=30, realtime=False)
     with Pipeline(source, create_upscaler("bicubic"), [VirtualCamSink(backend="v4l2loopback")],

@@ -8,14 +8,19 @@ Scripting use mirrors the CLI:
     with vcam_sr.Pipeline(source, upscaler, [vcam_sr.open_sink("file:out.mp4")], max_frames=90) as p:
         p.run()
 """
-from vcam_sr.app import build_pipeline
-from vcam_sr.config import Config, load_config
-from vcam_sr.errors import VcamError
-from vcam_sr.pipeline import Pipeline
-from vcam_sr.sinks import open_sink
-from vcam_sr.sources import open_source
-from vcam_sr.upscalers import create_upscaler
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["Config", "Pipeline", "VcamError", "build_pipeline", "create_upscaler", "load_config",
-           "open_sink", "open_source"]
+# name -> module: imported on first use, so `vcam-sr` (and a Ctrl-C during its start-up) does
+# not pay for OpenCV, PyAV and ONNX Runtime before it knows what it will run.
+_API = {"Config": "vcam_sr.config", "load_config": "vcam_sr.config", "VcamError": "vcam_sr.errors",
+        "Pipeline": "vcam_sr.pipeline", "build_pipeline": "vcam_sr.app",
+        "open_sink": "vcam_sr.sinks", "open_source": "vcam_sr.sources",
+        "create_upscaler": "vcam_sr.upscalers"}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module 'vcam_sr' has no attribute {name!r}")
+    return getattr(importlib.import_module(_API[name]), name)

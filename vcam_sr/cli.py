@@ -67,7 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def run(argv: list[str]) -> int:
+class StartupInterrupted(Exception):
+    """Ctrl-C or SIGTERM arrived while modules, models or devices were loading."""
+
+
+def run(argv: list[str], stopped_by: list[int]) -> int:
+    """The live or file pipeline. `stopped_by` collects the exit codes of the signals that
+    arrived (130 Ctrl-C, 143 SIGTERM); during start-up they are only noted, and acted on once
+    everything is loaded, so no import or device open is cut in half."""
     from vcam_sr.app import build_pipeline
     from vcam_sr.config import load_config
 
@@ -76,14 +83,13 @@ def run(argv: list[str]) -> int:
     cfg = load_config(config_path, {k: v for k, v in args.items() if v is not None})
     logging.getLogger().setLevel(cfg.log_level.upper())
     pipeline = build_pipeline(cfg, realtime=realtime)
-    stopped_by = []
-    signal.signal(signal.SIGTERM, lambda *_: (stopped_by.append(143), pipeline.stop()))
+    if stopped_by:
+        pipeline.close()
+        raise StartupInterrupted
+    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+        signal.signal(sig, lambda *_, code=code: (stopped_by.append(code), pipeline.stop()))
     with pipeline:
-        try:
-            pipeline.run()
-        except KeyboardInterrupt:
-            stopped_by.append(130)
-            pipeline.stop()
+        pipeline.run()
     log = logging.getLogger("vcam_sr")
     if pipeline.interrupted and not realtime:
         total = getattr(pipeline.source, "frame_count", None)
@@ -100,25 +106,35 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    stopped_by: list[int] = []
+    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):  # start-up: note, act later
+        signal.signal(sig, lambda *_, code=code: stopped_by.append(code))
     try:
-        if argv[:1] == ["models"]:
-            from vcam_sr.models_command import main as models_main
-
-            return models_main(argv[1:])
-        if argv[:1] == ["bench"]:
-            from vcam_sr.bench import main as bench_main
-
-            return bench_main(argv[1:])
-        if argv[:1] == ["build-engine"]:
-            from engine_build.build import main as build_main
-
-            return build_main(argv[1:])
-        return run(argv)
+        if argv[:1] in (["models"], ["bench"], ["build-engine"]):
+            command = _subcommand(argv[0])
+            if stopped_by:
+                raise StartupInterrupted
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            return command(argv[1:])
+        return run(argv, stopped_by)
     except VcamError as exc:
         print(f"vcam-sr: error: {exc}", file=sys.stderr)
         return 2
+    except StartupInterrupted:
+        print("vcam-sr: stopped during start-up; nothing was run", file=sys.stderr)
+        return stopped_by[0]
     except KeyboardInterrupt:
         return 130
+
+
+def _subcommand(name: str):
+    if name == "models":
+        from vcam_sr.models_command import main
+    elif name == "bench":
+        from vcam_sr.bench import main
+    else:
+        from engine_build.build import main
+    return main
 
 
 if __name__ == "__main__":

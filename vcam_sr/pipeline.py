@@ -1,14 +1,18 @@
 """Source -> Upscaler -> Sink(s), in real time with bounded latency.
 
-A capture thread keeps only the newest frame: when the upscaler is slower than the source,
-older frames are dropped and counted, never queued, so latency cannot grow. With
-`realtime=False` every frame is processed in order (offline file conversion).
+Three threads, so that reading, inference and writing overlap: a capture thread keeps only the
+newest source frame (when the upscaler is slower than the source, older frames are dropped and
+counted, never queued, so latency cannot grow); the calling thread upscales; a writer thread
+feeds the sinks (H.264 encoding and device writes) from a two-frame outbox, which in real time
+drops its oldest frame when the sinks fall behind. With `realtime=False` every frame is
+processed and written in order (offline file conversion).
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections import deque
 from typing import Sequence
 
 from tqdm import tqdm
@@ -19,6 +23,8 @@ from vcam_sr.stats import Stats
 from vcam_sr.upscalers.base import SCALE, Upscaler
 
 log = logging.getLogger("vcam_sr.pipeline")
+SOURCE_GRACE_S = 10.0  # how long close() waits for a blocked read() (a stream times out in 5 s)
+OUTBOX = 2             # upscaled frames waiting for the writer thread
 
 
 class Pipeline:
@@ -37,6 +43,10 @@ class Pipeline:
         self._ended = False
         self._error: BaseException | None = None
         self._opened: list[Sink] = []
+        self._capture_thread: threading.Thread | None = None
+        self._outbox: deque = deque()  # (upscaled, source frame, captured at, model seconds)
+        self._out_cond = threading.Condition()
+        self._handed = 0               # frames given to the writer and not dropped from the outbox
         self.interrupted = False  # stop() was called: by the user, a signal or another thread
         self.finished = False     # the source ended or max_frames were written
 
@@ -51,10 +61,11 @@ class Pipeline:
         log.info("running: %s -> %s -> %s, %dx%d @ %g fps", self.source.describe(),
                  self.upscaler.name, ", ".join(s.describe() for s in self.sinks), width, height, self.fps)
         self.stats = Stats()
-        capture = None
         if self.realtime:
-            capture = threading.Thread(target=self._capture, name="capture", daemon=True)
-            capture.start()
+            self._capture_thread = threading.Thread(target=self._capture, name="capture", daemon=True)
+            self._capture_thread.start()
+        writer = threading.Thread(target=self._write, name="writer", daemon=True)
+        writer.start()
         pacer = Pacer(self.fps) if self.realtime and self.fps < self.source.fps else None
         total = self.max_frames or getattr(self.source, "frame_count", None)
         bar = tqdm(total=total, unit="frame", desc="upscaling", disable=not self.progress)
@@ -69,7 +80,7 @@ class Pipeline:
                     break
                 self._process(*item)
                 bar.update(1)
-                if self.max_frames and self.stats.frames >= self.max_frames:
+                if self.max_frames and self._handed >= self.max_frames:
                     self.finished = True
                     break
                 if any(s.wants_stop for s in self.sinks):
@@ -83,8 +94,9 @@ class Pipeline:
             self._stop.set()
             with self._cond:
                 self._cond.notify_all()
-            if capture is not None:
-                capture.join(timeout=2)
+            with self._out_cond:  # the writer drains the outbox, then ends
+                self._out_cond.notify_all()
+            writer.join()
         if self._error is not None:
             raise self._error
         log.info("stopped: %s", self.stats.summary_line())
@@ -102,6 +114,13 @@ class Pipeline:
             sink.close(complete=self.realtime or self.finished)
         self._opened.clear()
         self.upscaler.close()
+        capture = self._capture_thread
+        if capture is not None:  # a camera must not be released while a read() is in progress
+            capture.join(timeout=SOURCE_GRACE_S)
+            if capture.is_alive():
+                log.warning("the source did not return a frame within %g s of stopping; leaving it "
+                            "to the operating system rather than releasing it mid-read", SOURCE_GRACE_S)
+                return
         self.source.close()
 
     def __enter__(self):
@@ -141,10 +160,40 @@ class Pipeline:
             return item
 
     def _process(self, frame, captured: float) -> None:
+        """Upscale, then hand the result to the writer thread."""
         t0 = time.monotonic()
         up = self.upscaler.upscale(frame)
-        t1 = time.monotonic()
-        for sink in self.sinks:
-            sink.write(up, frame)
-        t2 = time.monotonic()
-        self.stats.record(t1 - t0, t2 - t1, t2 - captured)
+        item = (up, frame, captured, time.monotonic() - t0)
+        with self._out_cond:
+            while not self.realtime and len(self._outbox) >= OUTBOX and self._error is None:
+                self._out_cond.wait(timeout=0.5)  # offline: wait for the writer, drop nothing
+            if len(self._outbox) >= OUTBOX:  # real time: the sinks are behind, drop the oldest
+                self._outbox.popleft()
+                self.stats.dropped += 1
+                self._handed -= 1
+            self._outbox.append(item)
+            self._handed += 1
+            self._out_cond.notify_all()
+
+    def _write(self) -> None:
+        """The writer thread: every frame in the outbox to every sink, until run() ends."""
+        try:
+            while True:
+                with self._out_cond:
+                    while not self._outbox and not self._stop.is_set():
+                        self._out_cond.wait(timeout=0.5)
+                    if not self._outbox:
+                        return
+                    up, frame, captured, model_s = self._outbox.popleft()
+                    self._out_cond.notify_all()
+                t0 = time.monotonic()
+                for sink in self.sinks:
+                    sink.write(up, frame)
+                t1 = time.monotonic()
+                self.stats.record(model_s, t1 - t0, t1 - captured)
+        except BaseException as exc:  # surfaced to run() in the main thread
+            with self._out_cond:
+                self._error = exc
+                self._outbox.clear()
+                self._out_cond.notify_all()
+            self._stop.set()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +18,16 @@ SETUP_HELP = {
     "win32": "install OBS Studio 26+ and start its Virtual Camera once (or install Unity Capture)",
     "darwin": "install OBS Studio 26+ and start its Virtual Camera once",
 }
+
+
+def video_devices(loopback: bool) -> list[str]:
+    """Linux /dev/videoN nodes that are (or, with loopback=False, are not) v4l2loopback devices:
+    loopback devices are virtual, so their sysfs entry lies under /sys/devices/virtual."""
+    found = []
+    for entry in sorted(Path("/sys/class/video4linux").glob("video*")):
+        if ("/virtual/" in str(entry.resolve())) == loopback:
+            found.append(f"/dev/{entry.name}")
+    return found
 
 
 def setup_help() -> str:
