@@ -1,4 +1,5 @@
-"""`vcam-sr build-engine`: trained weights -> fp16 ONNX -> serialized TensorRT engine.
+"""Trained weights -> fp16 ONNX -> serialized TensorRT engine (`vcam-sr build-engine` is the
+command line over this, vcam_sr/build_engine_command.py).
 
 Two flavours with the same Python API shape:
   rtx       TensorRT-RTX (pip install tensorrt-rtx-cu12): builds a portable engine ahead of time,
@@ -10,7 +11,6 @@ frames (see io_wrapper.py). Built engines are cached (see cache.py).
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.util
 import logging
@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from engine_build import cache
-from vcam_sr.atomic import atomic_path
-from vcam_sr.errors import VcamError
+from engine_build.atomic import atomic_path
+from engine_build.errors import VcamError
 
 log = logging.getLogger("engine_build")
 MODULES = {"rtx": "tensorrt_rtx", "tensorrt": "tensorrt"}
@@ -205,60 +205,3 @@ def build_engine(onnx_path: str | Path, flavour: str = "auto", profile: tuple | 
     log.info("built %s engine in %.1f s: %s (%.0f KB), profile min %s opt %s max %s, target %s",
              flavour, seconds, path, path.stat().st_size / 1024, *profile, key.target)
     return path
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-        return w, h
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x360, not {text!r}") from None
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="vcam-sr build-engine", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="fast",
-                    help="bundled preset (fast), an .onnx file, or a training checkpoint .pt")
-    ap.add_argument("--flavour", default="auto", choices=["auto", "rtx", "tensorrt"])
-    ap.add_argument("--config", help="vcam-sr config; its camera size sets the optimal profile")
-    ap.add_argument("--min", type=_size, help="smallest input WxH (default: a quarter of the camera size)")
-    ap.add_argument("--opt", type=_size, help="optimal input WxH (default: the camera size)")
-    ap.add_argument("--max", type=_size, help="largest input WxH (default: at least 960x540)")
-    ap.add_argument("--workspace-mb", type=int, default=1024, help="builder workspace limit (MiB)")
-    ap.add_argument("--cache-dir", type=Path, help="engine cache folder (default: user cache dir)")
-    ap.add_argument("--force", action="store_true", help="rebuild even when a cached engine fits")
-    args = ap.parse_args(argv)
-    require_build_tools()
-
-    from vcam_sr.config import load_config
-    from vcam_sr.models import resolve_model
-
-    cfg = load_config(args.config)
-    cam_w = round(cfg.camera.width * cfg.degrade)
-    cam_h = round(cfg.camera.height * cfg.degrade)
-    lo, opt, hi = default_profile(*(args.opt or (cam_w, cam_h)))
-    profile = (args.min or lo, args.opt or opt, args.max or hi)
-    check_profile(profile)
-    folder = cache.usable_folder(args.cache_dir)
-    model = Path(args.model)
-    if model.suffix == ".pt":
-        if importlib.util.find_spec("torch") is None:
-            raise VcamError("building from a .pt checkpoint needs PyTorch; run pip install "
-                            "'vcam-sr[train]' or pass the exported .onnx instead")
-        from engine_build.export import describe, export_onnx, load_checkpoint
-
-        try:
-            net, ckpt = load_checkpoint(model)
-        except (ValueError, FileNotFoundError) as exc:
-            raise VcamError(str(exc)) from None
-        onnx_path = export_onnx(net, folder / f"{model.stem}.onnx", describe(ckpt))
-    else:
-        onnx_path = resolve_model(args.model, ".onnx")
-    path = build_engine(onnx_path, args.flavour, profile, args.workspace_mb, folder, args.force)
-    meta = cache.read_metadata(path)
-    print(f"engine: {path}\n  flavour {meta['key']['flavour']} {meta['key']['version']}, target "
-          f"{meta['key']['target']}, {meta['precision']}, {meta['bytes'] / 1024:.0f} KB, built in "
-          f"{meta['build_seconds']} s\n  profile min/opt/max {meta['key']['profile']}, "
-          f"io {meta['input']} -> {meta['output']} (uint8 HWC)")
-    return 0

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
-from vcam_sr.atomic import atomic_path
-from vcam_sr.errors import VcamError
+from engine_build.atomic import atomic_path
+from engine_build.errors import VcamError
 
 log = logging.getLogger("engine_build.cache")
 

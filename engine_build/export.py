@@ -17,28 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine_build.networks import fold, generator_from_checkpoint, preset_args, strip_compile_prefix
-from vcam_sr.atomic import atomic_path
+from engine_build.networks import fold, load_checkpoint, preset_args
+from engine_build.atomic import atomic_path
 
 OPSET = 17
 INPUT, OUTPUT = "lr", "sr"
-
-
-def load_checkpoint(path: str | os.PathLike, use_ema: bool = True) -> tuple[torch.nn.Module, dict]:
-    """Load a training checkpoint into its generator; returns (model in eval mode, checkpoint)."""
-    if not Path(path).is_file():
-        raise ValueError(f"checkpoint {path} does not exist; pass a .pt file written by training/train.py")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises several types for damaged files
-        raise ValueError(f"cannot read checkpoint {path} ({type(exc).__name__}: it is damaged or "
-                         "not a PyTorch file); pass a .pt file written by training/train.py") from None
-    if not isinstance(ckpt, dict) or "generator" not in ckpt or "preset" not in ckpt:
-        raise ValueError(f"{path} is not a vcam-sr checkpoint; pass a .pt written by training/train.py")
-    model = generator_from_checkpoint(ckpt)
-    state = ckpt.get("ema") if use_ema and ckpt.get("ema") else ckpt["generator"]
-    model.load_state_dict(strip_compile_prefix(state))
-    return model.eval(), ckpt
 
 
 def describe(ckpt: dict) -> dict[str, str]:

@@ -1,18 +1,20 @@
 """The vcam-sr generator family and the GAN discriminator (torch only).
 
-Shared by training/ (which trains them) and engine_build/ (which folds and exports them).
-Model contract the runtime relies on: RGB float32 in [0, 1], NCHW, any height and width,
-output exactly 2x the input size.
+Shared by training/ (which trains them), export.py (which folds and exports them) and the
+runtime's torch backend; it needs nothing but torch. Every net keeps engine_build/contract.py.
 """
 from __future__ import annotations
 
 import copy
+import os
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-SCALE = 2
+from engine_build.contract import SCALE
+
 PHASES = SCALE * SCALE  # sub-pixel channels per colour before PixelShuffle
 
 # name -> (architecture, keyword arguments). `fast` is CPU real time; `balanced` twice as deep
@@ -357,3 +359,20 @@ def strip_compile_prefix(state_dict: dict) -> dict:
                 k = k[len(prefix):]
         out[k] = v
     return out
+
+
+def load_checkpoint(path: str | os.PathLike, use_ema: bool = True) -> tuple[torch.nn.Module, dict]:
+    """Load a training checkpoint into its generator; returns (model in eval mode, checkpoint)."""
+    if not Path(path).is_file():
+        raise ValueError(f"checkpoint {path} does not exist; pass a .pt file written by training/train.py")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises several types for damaged files
+        raise ValueError(f"cannot read checkpoint {path} ({type(exc).__name__}: it is damaged or "
+                         "not a PyTorch file); pass a .pt file written by training/train.py") from None
+    if not isinstance(ckpt, dict) or "generator" not in ckpt or "preset" not in ckpt:
+        raise ValueError(f"{path} is not a vcam-sr checkpoint; pass a .pt written by training/train.py")
+    model = generator_from_checkpoint(ckpt)
+    state = ckpt.get("ema") if use_ema and ckpt.get("ema") else ckpt["generator"]
+    model.load_state_dict(strip_compile_prefix(state))
+    return model.eval(), ckpt

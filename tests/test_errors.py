@@ -2,7 +2,7 @@
 import pytest
 
 from conftest import assert_clean_error, read_video, real_frames, run_cli, write_video
-from vcam_sr.atomic import atomic_path
+from engine_build.atomic import atomic_path
 from vcam_sr.sinks.virtualcam import video_devices
 
 
@@ -158,7 +158,7 @@ def test_the_input_is_never_overwritten_however_it_is_spelled(tmp_path, monkeypa
 
 
 def test_two_runs_never_share_a_temporary_file(tmp_path):
-    from vcam_sr.atomic import AtomicOutput
+    from engine_build.atomic import AtomicOutput
 
     a, b = AtomicOutput(tmp_path / "out.mp4"), AtomicOutput(tmp_path / "out.mp4")
     assert a.tmp != b.tmp and a.tmp.parent == b.tmp.parent == tmp_path

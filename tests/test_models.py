@@ -9,7 +9,8 @@ import torch
 
 from conftest import SHARED, VAL, needs_shared, real_frames, run_cli
 from engine_build import networks
-from engine_build.export import describe, export_onnx, load_checkpoint
+from engine_build.export import describe, export_onnx
+from engine_build.networks import load_checkpoint
 from vcam_sr import condition, create_upscaler
 from vcam_sr.models import MODEL_DIR, ModelInfo, read_info, shipped
 from vcam_sr.upscalers.auto import AutoUpscaler

@@ -114,7 +114,7 @@ def test_onnx_export_matches_pytorch(preset, tmp_path):
 
 
 def test_export_handles_compile_and_ddp_prefixes(tmp_path):
-    from engine_build.export import load_checkpoint
+    from engine_build.networks import load_checkpoint
 
     model = randomise(build_generator("fast"))
     state = {f"_orig_mod.{k}": v for k, v in model.state_dict().items()}

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -27,8 +26,9 @@ from tqdm import tqdm
 from training.clips import CONDITIONS, ClipSet, clip_markdown
 from training.data import load_val_set
 from training.metrics import crop_hr, psnr_ssim
-from vcam_sr.atomic import atomic_path
-from vcam_sr.errors import VcamError
+from engine_build.atomic import atomic_path
+from engine_build.errors import VcamError
+from vcam_sr.upscalers.base import time_calls
 from vcam_sr.upscalers.onnxruntime import OnnxRuntimeUpscaler
 from vcam_sr.upscalers.opencv_dnn import OpenCVDnnUpscaler, find_peer_models
 
@@ -45,16 +45,10 @@ def cv2_cubic(lr: np.ndarray) -> np.ndarray:
 
 
 def torch_upscaler(model) -> Upscale:
-    import torch
+    """An in-memory generator through the runtime's torch backend, fp32 on its own device."""
+    from vcam_sr.upscalers.torch import TorchUpscaler
 
-    def run(lr: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.array(lr)).permute(2, 0, 1)[None].float().div(255)
-        x = x.to(next(model.parameters()).device)
-        with torch.no_grad():
-            y = model(x)[0].clamp(0, 1).mul(255).round().byte()
-        return y.permute(1, 2, 0).cpu().numpy()
-
-    return run
+    return TorchUpscaler(model, str(next(model.parameters()).device), fast_cuda=False).upscale
 
 
 def onnx_upscaler(path: str | os.PathLike, threads: int = 2) -> Upscale:
@@ -149,18 +143,9 @@ def onnx_cost(path: str | os.PathLike, sizes=((320, 180), (640, 360)), repeats: 
 
 def time_ms(upscale: Upscale, sizes, repeats: int) -> dict:
     """Median wall ms per call at each (w, h) input size, on a random frame."""
-    out = {}
     rng = np.random.default_rng(0)
-    for w, h in sizes:
-        frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-        upscale(frame)
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            upscale(frame)
-            times.append(time.perf_counter() - t0)
-        out[f"ms_{w}x{h}"] = 1000 * float(np.median(times))
-    return out
+    return {f"ms_{w}x{h}": float(np.median(time_calls(upscale, rng.integers(0, 256, (h, w, 3), np.uint8),
+                                                       repeats))) for w, h in sizes}
 
 
 def markdown(results: dict[str, dict], sets: list[str]) -> str:
@@ -216,7 +201,7 @@ def main(argv=None) -> int:
         for path in peers:
             methods[f"opencv {path.stem}"] = OpenCVDnnUpscaler(path).upscale
         for path in args.checkpoint:
-            from engine_build.export import load_checkpoint
+            from engine_build.networks import load_checkpoint
 
             model, ckpt = load_checkpoint(path)
             methods[f"{Path(path).name} ({ckpt['preset']}, torch)"] = torch_upscaler(model)

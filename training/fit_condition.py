@@ -28,8 +28,8 @@ from training.degradations import PROFILES, degrade
 from training.evaluate import Upscale, onnx_upscaler
 from training.metrics import psnr_ssim
 from vcam_sr import condition
-from vcam_sr.atomic import atomic_path
-from vcam_sr.errors import VcamError
+from engine_build.atomic import atomic_path
+from engine_build.errors import VcamError
 
 
 def sample_crops(pool, count: int, rng) -> list[tuple[np.ndarray, np.ndarray, int]]:

@@ -31,7 +31,7 @@ from training import losses
 from training.clips import ClipSet
 from training.data import PatchSampler, load_hr_pool, load_val_set
 from training.evaluate import score_sets, torch_upscaler
-from vcam_sr.atomic import atomic_path
+from engine_build.atomic import atomic_path
 
 log = logging.getLogger("training.train")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from vcam_sr.config import Config
-from vcam_sr.errors import VcamError
+from engine_build.errors import VcamError
 from vcam_sr.locations import local_file, same_file
 from vcam_sr.pipeline import Pipeline
 from vcam_sr.sinks import open_sink

@@ -11,37 +11,26 @@ import json
 import logging
 import os
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from vcam_sr.atomic import atomic_path
-from vcam_sr.errors import VcamError
+from engine_build.atomic import atomic_path
+from engine_build.errors import VcamError
+from vcam_sr.config import parse_size
 from vcam_sr.models import bundled, resolve_model
 from vcam_sr.pipeline import Pipeline
 from vcam_sr.sinks.null import NullSink
 from vcam_sr.sources.test_pattern import TestPatternSource
 from vcam_sr.upscalers import ort_providers, tensorrt_ready, torch_device
-from vcam_sr.upscalers.base import Upscaler
+from vcam_sr.upscalers.base import Upscaler, time_calls
 from vcam_sr.upscalers.bicubic import BicubicUpscaler
 
 log = logging.getLogger("vcam_sr.bench")
 SIZES = ((160, 90), (320, 180), (640, 360))
 BACKENDS = ("tensorrt", "onnxruntime", "torch")
 GPU_SIZES = ((640, 360), (960, 540))
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'320x180' -> (320, 180); a clear error for anything that is not a sensible frame size."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise VcamError(f"--sizes takes WIDTHxHEIGHT values such as 320x180, not {text!r}") from None
-    if not (16 <= w <= 7680 and 16 <= h <= 4320):
-        raise VcamError(f"--sizes {text} is out of range; width 16-7680 and height 16-4320")
-    return w, h
 
 
 def candidates(threads: int, peers: str | None, backends: list[str], gpu: bool = False) -> dict[str, Upscaler]:
@@ -77,16 +66,6 @@ def candidates(threads: int, peers: str | None, backends: list[str], gpu: bool =
     return methods
 
 
-def model_ms(upscaler: Upscaler, frame: np.ndarray, repeats: int) -> list[float]:
-    upscaler.upscale(frame)  # warm-up: first calls allocate and pick kernels
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        upscaler.upscale(frame)
-        times.append((time.perf_counter() - t0) * 1000)
-    return times
-
-
 def end_to_end(upscaler: Upscaler, width: int, height: int, frames: int) -> tuple[float, float]:
     """(fps, mean latency ms) of test pattern -> upscaler -> null sink, unpaced."""
     source = TestPatternSource(width, height, fps=30, realtime=False)
@@ -120,7 +99,7 @@ def run_bench(methods: dict[str, Upscaler], sizes, rounds: int, repeats: int, fr
                 frame = TestPatternSource(*size, realtime=False).read()
                 for name, upscaler in methods.items():
                     cell = samples[(name, size)]
-                    cell["ms"] += model_ms(upscaler, frame, repeats)
+                    cell["ms"] += time_calls(upscaler.upscale, frame, repeats)
                     fps, lat = end_to_end(upscaler, *size, frames)
                     cell["fps"].append(fps)
                     cell["lat"].append(lat)

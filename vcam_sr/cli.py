@@ -14,7 +14,7 @@ import logging
 import signal
 import sys
 
-from vcam_sr.errors import VcamError
+from engine_build.errors import VcamError
 
 EPILOG = """sources: a camera index (0, 1, ...), 'test' (moving test pattern), a video file or a
 stream URL.  sinks (repeat --sink for several): virtualcam, window, file:PATH.mp4, null.
@@ -133,7 +133,7 @@ def _subcommand(name: str):
     elif name == "bench":
         from vcam_sr.bench import main
     else:
-        from engine_build.build import main
+        from vcam_sr.build_engine_command import main
     return main
 
 

@@ -10,7 +10,10 @@ from typing import Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from vcam_sr.errors import VcamError
+from engine_build.errors import VcamError
+
+
+WIDTHS, HEIGHTS = (16, 7680), (16, 4320)  # frame sizes accepted anywhere
 
 
 class _Section(BaseModel):
@@ -18,8 +21,8 @@ class _Section(BaseModel):
 
 
 class CameraOptions(_Section):
-    width: int = Field(640, ge=16, le=7680)
-    height: int = Field(360, ge=16, le=4320)
+    width: int = Field(640, ge=WIDTHS[0], le=WIDTHS[1])
+    height: int = Field(360, ge=HEIGHTS[0], le=HEIGHTS[1])
     fps: float = Field(30, gt=0, le=240)
     mjpg: bool = True
 
@@ -57,6 +60,18 @@ class Config(_Section):
     def _bare_null_is_the_null_sink(cls, value):
         """YAML reads `sinks: [null]` as [None]; the user means the null sink."""
         return ["null" if v is None else v for v in value] if isinstance(value, list) else value
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'320x180' -> (320, 180): a frame size within the camera limits, or one clear error."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise VcamError(f"expected WIDTHxHEIGHT such as 640x360, not {text!r}") from None
+    if not (WIDTHS[0] <= w <= WIDTHS[1] and HEIGHTS[0] <= h <= HEIGHTS[1]):
+        raise VcamError(f"{text} is out of range; width {WIDTHS[0]}-{WIDTHS[1]} and height "
+                        f"{HEIGHTS[0]}-{HEIGHTS[1]}")
+    return w, h
 
 
 def _explain(exc: ValidationError, origin: str) -> VcamError:

@@ -11,8 +11,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vcam_sr.atomic import AtomicOutput
-from vcam_sr.errors import VcamError
+from engine_build.atomic import AtomicOutput
+from engine_build.errors import VcamError
 from vcam_sr.sinks.base import Sink
 
 log = logging.getLogger("vcam_sr.file")

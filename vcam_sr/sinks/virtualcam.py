@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vcam_sr.errors import VcamError
+from engine_build.errors import VcamError
 from vcam_sr.sinks.base import Sink
 
 log = logging.getLogger("vcam_sr.virtualcam")

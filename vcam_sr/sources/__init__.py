@@ -1,7 +1,7 @@
 """Frame sources: camera index, video file, stream URL, or the built-in test pattern."""
 from __future__ import annotations
 
-from vcam_sr.errors import VcamError
+from engine_build.errors import VcamError
 from vcam_sr.sources.base import Source
 from vcam_sr.sources.degrade import DegradedSource
 from vcam_sr.sources.test_pattern import TestPatternSource

@@ -7,7 +7,7 @@ import sys
 import cv2
 import numpy as np
 
-from vcam_sr.errors import VcamError
+from engine_build.errors import VcamError
 from vcam_sr.sources.base import Source
 
 log = logging.getLogger("vcam_sr.camera")

@@ -6,7 +6,7 @@ import logging
 import av
 import numpy as np
 
-from vcam_sr.errors import VcamError
+from engine_build.errors import VcamError
 from vcam_sr.sources.base import Pacer, Source
 
 log = logging.getLogger("vcam_sr.video")

@@ -12,7 +12,7 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from vcam_sr.errors import VcamError
+from engine_build.errors import VcamError
 from vcam_sr.models import AUTO, resolve_model, shipped
 from vcam_sr.upscalers.base import Upscaler, check_contract
 from vcam_sr.upscalers.bicubic import BicubicUpscaler

@@ -22,7 +22,7 @@ import numpy as np
 
 from vcam_sr import condition
 from vcam_sr.models import ModelInfo
-from vcam_sr.upscalers.base import Upscaler
+from vcam_sr.upscalers.base import Upscaler, time_calls
 
 log = logging.getLogger("vcam_sr.auto")
 
@@ -149,13 +149,7 @@ class AutoUpscaler(Upscaler):
         """Median ms of `calls` runs on this frame size (after one warm-up), measured once."""
         key = (model.name, frame.shape)
         if key not in self.timings:
-            upscaler = self._load(model)
-            upscaler.upscale(frame)
-            samples = []
-            for _ in range(calls):
-                t0 = self.clock()
-                upscaler.upscale(frame)
-                samples.append(1000 * (self.clock() - t0))
+            samples = time_calls(self._load(model).upscale, frame, calls, self.clock)
             self.timings[key] = float(np.median(samples))
         return self.timings[key]
 

@@ -1,13 +1,13 @@
 """The Upscaler interface every inference backend implements."""
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 
 import numpy as np
 
-from vcam_sr.errors import VcamError
-
-SCALE = 2
+from engine_build.contract import SCALE
+from engine_build.errors import VcamError
 
 
 class Upscaler(ABC):
@@ -29,6 +29,18 @@ class Upscaler(ABC):
 
     def __exit__(self, *exc):
         self.close()
+
+
+def time_calls(upscale, frame: np.ndarray, repeats: int, clock=time.perf_counter) -> list[float]:
+    """Milliseconds of each of `repeats` calls on `frame`, after one warm-up call (the first
+    calls allocate memory and pick kernels). The one timing loop of bench, evaluate and auto."""
+    upscale(frame)
+    times = []
+    for _ in range(repeats):
+        t0 = clock()
+        upscale(frame)
+        times.append(1000 * (clock() - t0))
+    return times
 
 
 def probe_frame(height: int = 20, width: int = 28) -> np.ndarray:

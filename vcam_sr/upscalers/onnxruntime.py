@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from vcam_sr.errors import VcamError
+from engine_build.errors import VcamError
 from vcam_sr.upscalers.base import Upscaler, probe_frame, to_hwc_uint8, to_nchw_float
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from engine_build.io_wrapper import FRAME_IN, FRAME_OUT
-from vcam_sr.errors import VcamError
+from engine_build.errors import VcamError
 from vcam_sr.upscalers.base import SCALE, Upscaler
 
 log = logging.getLogger("vcam_sr.tensorrt")

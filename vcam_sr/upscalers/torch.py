@@ -1,5 +1,6 @@
 """PyTorch backend (when torch is installed): CPU fp32, or on CUDA (`torch-cuda`) fp16,
-channels_last and one CUDA graph per input size, so a frame costs one graph replay."""
+channels_last and one CUDA graph per input size, so a frame costs one graph replay. It is also
+the one torch inference path of training and evaluation (an in-memory net, fp32, no graphs)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,33 +8,35 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine_build.networks import fold, generator_from_checkpoint, strip_compile_prefix
-from vcam_sr.errors import VcamError
+from engine_build.networks import fold, load_checkpoint
+from engine_build.errors import VcamError
 from vcam_sr.upscalers.base import Upscaler
 
 
 class TorchUpscaler(Upscaler):
     name = "torch"
 
-    def __init__(self, weights: Path, device: str = "cpu", threads: int = 0):
-        try:
-            ckpt = torch.load(weights, map_location="cpu", weights_only=False)
-            state = ckpt.get("ema") or ckpt["generator"]
-            model = generator_from_checkpoint(ckpt)
-            model.load_state_dict(strip_compile_prefix(state))
-        except Exception as exc:
-            raise VcamError(f"weights file {weights} could not be loaded ({type(exc).__name__}); "
-                            "pass a .pt written by training/train.py or a bundled preset") from None
+    def __init__(self, weights: Path | torch.nn.Module, device: str = "cpu", threads: int = 0,
+                 fast_cuda: bool = True):
+        """`weights`: a .pt file or a generator already in memory. `fast_cuda`: on CUDA, fp16
+        and CUDA graphs (the runtime); False keeps fp32 and plain calls (evaluation)."""
+        if isinstance(weights, torch.nn.Module):
+            model, self.weights, self.preset = weights, None, type(weights).__name__
+        else:
+            try:
+                model, ckpt = load_checkpoint(weights)
+            except ValueError as exc:
+                raise VcamError(f"{exc} (or use a bundled model)") from None
+            self.weights, self.preset = Path(weights), ckpt["preset"]
         if threads:
             torch.set_num_threads(threads)
         self.device = torch.device(device)
-        self.cuda = self.device.type == "cuda"
-        if self.cuda:
+        self.cuda = self.device.type == "cuda" and fast_cuda
+        if self.device.type == "cuda":
             self.name = "torch-cuda"
         model = fold(model).to(self.device, memory_format=torch.channels_last)
         self.model = model.half() if self.cuda else model
         self.dtype = torch.float16 if self.cuda else torch.float32
-        self.weights, self.preset = Path(weights), ckpt["preset"]
         self.graphs: dict = {}  # input shape -> (graph, static input, static output)
 
     def _graph(self, shape: torch.Size):
@@ -60,7 +63,7 @@ class TorchUpscaler(Upscaler):
     def upscale(self, frame: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.require(frame, requirements=["C", "W"]))  # copies only read-only input
         if not self.cuda:
-            return self._forward(x).numpy()
+            return self._forward(x.to(self.device)).cpu().numpy()
         if x.shape not in self.graphs:
             self.graphs[x.shape] = self._graph(x.shape)
         graph, static_in, static_out = self.graphs[x.shape]
@@ -70,4 +73,5 @@ class TorchUpscaler(Upscaler):
 
     def describe(self) -> str:
         extra = "fp16, channels_last, CUDA graphs" if self.cuda else f"fp32, threads {torch.get_num_threads()}"
-        return f"torch {torch.__version__}, weights {self.weights.name} ({self.preset}), {self.device} {extra}"
+        name = self.weights.name if self.weights else "in memory"
+        return f"torch {torch.__version__}, weights {name} ({self.preset}), {self.device} {extra}"
