@@ -73,6 +73,7 @@ def test_unknown_virtual_camera_backend_is_one_line_without_a_destructor_traceba
     (["--repeats", "-2"], ["--repeats", "at least 1"]),
     (["--backends", "foo"], ["unknown backend foo", "onnxruntime"]),
     (["--out", "{tmp}"], ["is a folder"]),
+    (["--threads", "100000"], ["--threads", "to 256"]),  # once 16 GB of thread stacks
 ])
 def test_bench_bad_arguments_get_one_sentence_before_anything_runs(tmp_path, args, words):
     proc = run_cli("bench", *[a.replace("{tmp}", str(tmp_path)) for a in args], timeout=60)

@@ -202,3 +202,11 @@ def test_robust_run_validates_on_clips_and_saves_its_settings(tmp_path, tiny_dat
     best = torch.load(out / "best.pt", weights_only=False)
     assert best["model_args"] == {"arch": "plain", "channels": 16, "blocks": 4, "luma": True}
     assert best["config"]["data"]["degradation"]["call"] == 0.8
+
+
+def test_context_degrades_a_larger_region_then_cuts_it_away(tiny_data):
+    pool = load_hr_pool(tiny_data / "train", 4, 48 + 2 * 16)
+    lr, hr = PatchSampler(pool, 24, {"call": 1.0}, seed=3, context=8).batch(4)
+    assert lr.shape == (4, 3, 24, 24) and hr.shape == (4, 3, 48, 48)
+    down = torch.nn.functional.avg_pool2d(hr, 2)
+    assert (lr - down).abs().mean() < 0.06  # still the centre of the same region

@@ -83,12 +83,15 @@ def bicubic_down(hr: torch.Tensor) -> torch.Tensor:
 class PatchSampler:
     """Draws (LR, HR) batches of random, augmented crops from an in-memory HR pool. Each LR crop
     is the HR crop shrunk by bicubic, then degraded by a profile drawn from `mix`
-    ({clean|webcam|call: weight}); the target is always the clean HR crop."""
+    ({clean|webcam|call: weight}); the target is always the clean HR crop. With `context`, the
+    degradation sees that many LR pixels around the crop (a codec works on whole frames, not
+    on 64-pixel tiles), which are cut away afterwards."""
 
     def __init__(self, pool: list[np.ndarray], lr_patch: int, mix: dict | None = None,
-                 seed: int = 0):
+                 seed: int = 0, context: int = 0):
         self.profiles, self.probs = parse_mix(mix or {"clean": 1.0})
-        self.pool, self.hr_patch = pool, lr_patch * 2
+        self.context = context if self.profiles != ["clean"] else 0
+        self.pool, self.lr_patch, self.hr_patch = pool, lr_patch, (lr_patch + 2 * self.context) * 2
         self.rng = np.random.default_rng(seed)
         # Larger images hold more distinct patches: sample them proportionally to area.
         area = np.array([im.shape[0] * im.shape[1] for im in pool], dtype=np.float64)
@@ -115,6 +118,8 @@ class PatchSampler:
             chosen = self.rng.choice(self.profiles, size=size, p=self.probs)
             lr = torch.from_numpy(np.stack([degrade(im, p, self.rng) for im, p in zip(lr_u8, chosen)]))
             lr = lr.permute(0, 3, 1, 2).float() / 255
+        c, p = self.context, self.lr_patch
+        lr, hr = lr[:, :, c:c + p, c:c + p], hr[:, :, 2 * c:2 * (c + p), 2 * c:2 * (c + p)]
         return lr.contiguous(), hr.contiguous()
 
 

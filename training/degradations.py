@@ -4,8 +4,9 @@ Each step takes and returns uint8 HxWx3 RGB and draws its strength from the rang
 it, so tests can check the ranges and a seeded run repeats exactly.
 
 - `webcam`: what a USB camera sends: optional mild blur, sensor noise, then MJPG (JPEG).
-- `call`: what a receiver sees: a real libx264 round trip (PyAV), or a low-quality JPEG,
-  after the sender's own mild blur or noise.
+- `call`: what a receiver sees: a real libx264 round trip (PyAV), usually as a P-frame coded
+  against a slightly moved previous frame, as most frames of a call are; or a low-quality
+  JPEG; after the sender's own mild blur or noise.
 - `clean`: nothing (the literature's bicubic LR).
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ NOISE_SIGMA = (1.0, 8.0)       # grey levels
 WEBCAM_JPEG_Q = (60, 95)
 CALL_JPEG_Q = (30, 70)
 CALL_CRF = (24, 40)
+MOTION_PX = 2                  # largest shift between a P-frame and the frame before it
 PROFILES = ("clean", "webcam", "call")
 
 
@@ -41,24 +43,40 @@ def jpeg(img: np.ndarray, rng: np.random.Generator, quality=WEBCAM_JPEG_Q) -> np
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
 
 
-def h264(img: np.ndarray, rng: np.random.Generator, crf=CALL_CRF) -> np.ndarray:
-    """Encode and decode one frame with libx264 at a call-like constant rate factor."""
+def moved(img: np.ndarray, rng: np.random.Generator, most: int = MOTION_PX) -> np.ndarray:
+    """`img` shifted by up to `most` pixels each way (edges repeated): a previous frame."""
+    dy, dx = (int(v) for v in rng.integers(-most, most + 1, 2))
+    h, w = img.shape[:2]
+    padded = np.pad(img, ((most, most), (most, most), (0, 0)), mode="edge")
+    return padded[most + dy:most + dy + h, most + dx:most + dx + w]
+
+
+def h264(img: np.ndarray, rng: np.random.Generator, crf=CALL_CRF, previous: np.ndarray | None = None
+         ) -> np.ndarray:
+    """Encode and decode `img` with libx264 at a call-like constant rate factor: as an I-frame,
+    or as a P-frame after `previous`."""
     import av
 
     h, w = img.shape[:2]
     eh, ew = h + h % 2, w + w % 2  # yuv420p needs even sizes
-    padded = np.pad(img, ((0, eh - h), (0, ew - w), (0, 0)), mode="edge")
     codec = av.CodecContext.create("libx264", "w")
     codec.width, codec.height, codec.pix_fmt = ew, eh, "yuv420p"
     codec.time_base = fractions.Fraction(1, 30)
-    codec.options = {"preset": "veryfast", "tune": "zerolatency",
-                     "crf": str(int(rng.integers(crf[0], crf[1] + 1)))}
-    packets = codec.encode(av.VideoFrame.from_ndarray(padded, format="rgb24")) + codec.encode(None)
+    codec.options = {"preset": "veryfast", "tune": "zerolatency", "threads": "1",  # tiny frames:
+                     "crf": str(int(rng.integers(crf[0], crf[1] + 1)))}  # threads cost 4x here
+    packets = []
+    for i, frame in enumerate(f for f in (previous, img) if f is not None):
+        video_frame = av.VideoFrame.from_ndarray(
+            np.pad(frame, ((0, eh - h), (0, ew - w), (0, 0)), mode="edge"), format="rgb24")
+        video_frame.pts = i
+        packets += codec.encode(video_frame)
+    packets += codec.encode(None)
     decoder = av.CodecContext.create("h264", "r")
+    decoder.thread_count = 1
     out = None
     for packet in [*packets, None]:
         for decoded in decoder.decode(packet):
-            out = decoded.to_ndarray(format="rgb24")
+            out = decoded.to_ndarray(format="rgb24")  # the last decoded frame is `img`
     return out[:h, :w] if out is not None else img
 
 
@@ -73,7 +91,9 @@ def call(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         img = blur(img, rng)
     if rng.random() < 0.3:
         img = sensor_noise(img, rng, (1.0, 4.0))
-    return h264(img, rng) if rng.random() < 0.7 else jpeg(img, rng, CALL_JPEG_Q)
+    if rng.random() < 0.3:
+        return jpeg(img, rng, CALL_JPEG_Q)
+    return h264(img, rng, previous=moved(img, rng) if rng.random() < 0.8 else None)
 
 
 def degrade(img: np.ndarray, profile: str, rng: np.random.Generator) -> np.ndarray:

@@ -130,13 +130,14 @@ def main(argv=None) -> int:
 
     # ---- data ------------------------------------------------------------------------------
     try:
-        pool = load_hr_pool(data_cfg["train"], data_cfg["frames_per_video"], 2 * data_cfg["lr_patch"],
-                             data_cfg["scales"])
+        pool = load_hr_pool(data_cfg["train"], data_cfg["frames_per_video"],
+                            2 * (data_cfg["lr_patch"] + 2 * data_cfg["context"]), data_cfg["scales"])
         val_sets = {s: load_val_set(data_cfg["val"], s) for s in data_cfg["val_sets"]}
         val_clips = (ClipSet(data_cfg["val_clips"], data_cfg["val_conditions"],
                              data_cfg["val_clip_frames"], with_flicker=False)
                      if data_cfg["val_clips"] else None)
-        sampler = PatchSampler(pool, data_cfg["lr_patch"], data_cfg["degradation"], cfg["seed"] + rank)
+        sampler = PatchSampler(pool, data_cfg["lr_patch"], data_cfg["degradation"], cfg["seed"] + rank,
+                               data_cfg["context"])
         pixel = losses.pixel_loss(train_cfg["pixel_loss"], train_cfg["loss_on"]).to(device)
         vgg = None
         if gan_cfg["steps"] > 0:

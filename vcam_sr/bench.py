@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from engine_build.atomic import atomic_path
 from engine_build.errors import VcamError
-from vcam_sr.config import parse_size
+from vcam_sr.config import parse_size, thread_count
 from vcam_sr.models import bundled, resolve_model
 from vcam_sr.pipeline import Pipeline
 from vcam_sr.sinks.null import NullSink
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
                     help="model backends to include (default: tensorrt onnxruntime torch)")
     ap.add_argument("--gpu", action="store_true",
                     help="GPU backends only, plus their max abs difference from fp32 ONNX Runtime on the CPU")
-    ap.add_argument("--threads", type=int, default=0, help="inference threads; 0 = all physical cores")
+    ap.add_argument("--threads", type=thread_count, default=0, help="inference threads; 0 = all physical cores")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     ap.add_argument("--repeats", type=int, default=10, help="model-only calls per round (default 10)")
     ap.add_argument("--frames", type=int, default=20, help="end-to-end frames per round (default 20)")

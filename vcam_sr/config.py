@@ -4,6 +4,7 @@ config.yaml at the repository root documents every key; a test keeps it equal to
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Literal, Optional, Union
 
@@ -14,6 +15,7 @@ from engine_build.errors import VcamError
 
 
 WIDTHS, HEIGHTS = (16, 7680), (16, 4320)  # frame sizes accepted anywhere
+MAX_THREADS = 256  # each inference thread costs memory: 100,000 once took 16 GB
 
 
 class _Section(BaseModel):
@@ -44,7 +46,7 @@ class Config(_Section):
     degrade_jpeg: Optional[int] = Field(None, ge=1, le=100)
     backend: Literal["auto", "tensorrt", "onnxruntime", "torch", "bicubic"] = "auto"
     model: str = "auto"
-    threads: int = Field(0, ge=0, le=256)
+    threads: int = Field(0, ge=0, le=MAX_THREADS)
     sinks: list[str] = ["virtualcam"]
     virtualcam: VirtualCamOptions = VirtualCamOptions()
     window: WindowOptions = WindowOptions()
@@ -72,6 +74,18 @@ def parse_size(text: str) -> tuple[int, int]:
         raise VcamError(f"{text} is out of range; width {WIDTHS[0]}-{WIDTHS[1]} and height "
                         f"{HEIGHTS[0]}-{HEIGHTS[1]}")
     return w, h
+
+
+def thread_count(text: str) -> int:
+    """argparse type for --threads: 0 (all physical cores) to MAX_THREADS."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"--threads takes 0 (all physical cores) to {MAX_THREADS}, "
+                                         f"not {text}")
+    return value
 
 
 def _explain(exc: ValidationError, origin: str) -> VcamError:

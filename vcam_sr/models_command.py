@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from vcam_sr.config import thread_count
 from vcam_sr.models import shipped
 from vcam_sr.sources.test_pattern import TestPatternSource
 from vcam_sr.upscalers import build_backend, pick_backend
@@ -20,7 +21,7 @@ def main(argv=None) -> int:
     ap.add_argument("--height", type=int, default=360, help="input height (360)")
     ap.add_argument("--fps", type=float, default=30, help="target frame rate (30)")
     ap.add_argument("--backend", default="auto", help="backend to time on (auto)")
-    ap.add_argument("--threads", type=int, default=0, help="inference threads; 0 = all physical cores")
+    ap.add_argument("--threads", type=thread_count, default=0, help="inference threads; 0 = all physical cores")
     args = ap.parse_args(argv)
     logging.getLogger("vcam_sr").setLevel(logging.WARNING)
 
