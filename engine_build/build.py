@@ -192,8 +192,8 @@ def build_engine(onnx_path: str | Path, flavour: str = "auto", profile: tuple | 
     start = time.monotonic()
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise VcamError(f"TensorRT failed to build an engine from {onnx_path}; run with "
-                        "--log-level debug to see the builder's messages")
+        raise VcamError(f"TensorRT failed to build an engine from {onnx_path}; its builder's own "
+                        "messages above say why (often: give it more --workspace-mb)")
     seconds = time.monotonic() - start
     with atomic_path(path) as tmp:
         tmp.write_bytes(serialized)

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from engine_build.networks import fold, load_checkpoint, preset_args
-from engine_build.atomic import atomic_path
+from engine_build.atomic import atomic_path, check_output, same_file
+from engine_build.errors import VcamError
 
 OPSET = 17
 INPUT, OUTPUT = "lr", "sr"
@@ -96,18 +97,22 @@ def main(argv=None) -> int:
                     help="ONNX file to write; NAME.pt (weights only, for the runtime's torch "
                          "backend) is written beside it")
     ap.add_argument("--raw", action="store_true", help="export the raw weights, not the EMA copy")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace existing outputs (never the input checkpoint)")
     args = ap.parse_args(argv)
     try:
+        if Path(args.out).suffix.lower() != ".onnx":
+            raise ValueError(f"--out names the ONNX file to write, such as model.onnx, not {args.out}")
+        out = check_output(args.out, args.overwrite, example="model.onnx")
+        if same_file(out.with_suffix(".pt"), Path(args.checkpoint)):
+            raise ValueError(f"--out {out} would write its torch weights to {out.with_suffix('.pt')}, "
+                             "the checkpoint being exported; give --out another name")
+        weights = check_output(out.with_suffix(".pt"), args.overwrite)
         model, ckpt = load_checkpoint(args.checkpoint, use_ema=not args.raw)
-    except (ValueError, FileNotFoundError) as exc:
+        export_onnx(model, out, describe(ckpt))
+    except (ValueError, VcamError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    try:
-        out = export_onnx(model, args.out, describe(ckpt))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    weights = out.with_suffix(".pt")
     with atomic_path(weights) as tmp:
         torch.save({"preset": ckpt["preset"],
                     "model_args": ckpt.get("model_args") or preset_args(ckpt["preset"]),

@@ -1,7 +1,10 @@
 """Bad input gets one plain sentence, a non-zero exit and no traceback."""
+import subprocess
+import sys
+
 import pytest
 
-from conftest import assert_clean_error, read_video, real_frames, run_cli, write_video
+from conftest import REPO, assert_clean_error, read_video, real_frames, run_cli, write_video
 from engine_build.atomic import atomic_path
 from vcam_sr.sinks.virtualcam import video_devices
 
@@ -184,3 +187,80 @@ def test_truncated_video_is_converted_as_far_as_it_goes_with_a_warning(tmp_path)
     written = len(read_video(out))
     assert 0 < written < 40
     assert "truncated" in proc.stderr and f"after {written} of the 40 frames" in proc.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--source", "99999999999"], ["camera index 99999999999", "0 to 255"]),
+    (["--source", "test", "--no-realtime"], ["never ends", "--frames"]),
+    (["--source", "test", "--sink", "file:/proc/x.mp4"], ["/proc", "not writable"]),
+    (["--source", "test", "--sink", "file:.mp4"], ["without an extension", "out.mp4"]),
+])
+def test_more_bad_runs_get_one_sentence(args, words):
+    assert_clean_error(run_cli(*args, "--backend", "bicubic", "--frames", "2") if "--no-realtime" not in args
+                       else run_cli(*args, "--backend", "bicubic", "--sink", "null"), *words)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--width", "0"], ["camera.width"]), (["--fps", "0"], ["camera.fps"]),
+    (["--width", "99999"], ["camera.width"]), (["--threads", "100000"], ["--threads"]),
+])
+def test_models_command_checks_its_numbers_like_the_main_command(args, words):
+    assert_clean_error(run_cli("models", *args), *words)
+
+
+def test_an_empty_sink_list_is_refused(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("sinks: []\n")
+    assert_clean_error(run_cli("--config", str(cfg), "--source", "test"), "sinks", "at least 1")
+
+
+def test_bench_writes_json_only_where_asked_and_never_over_a_file(tmp_path):
+    quick = ["bench", "--backends", "onnxruntime", "--rounds", "1", "--repeats", "1", "--frames", "1",
+             "--sizes", "32x32", "--threads", "1"]
+    victim = tmp_path / "clip.mp4"
+    victim.write_bytes(b"a video")
+    assert_clean_error(run_cli(*quick, "--out", str(victim)), "already exists", "--overwrite")
+    assert victim.read_bytes() == b"a video"
+    assert_clean_error(run_cli(*quick, "--out", "/proc/b.json"), "not writable")
+    assert run_cli(*quick, "--out", str(tmp_path / "b.json")).returncode == 0
+    assert (tmp_path / "b.json").is_file()
+    proc = subprocess.run([sys.executable, "-m", "vcam_sr.cli", *quick], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and not (tmp_path / "vcam-sr-bench.json").exists()  # no default file
+
+
+def test_export_never_writes_over_its_checkpoint_or_an_existing_file(tmp_path):
+    from engine_build.networks import build_generator, preset_args
+    import torch
+
+    ckpt = tmp_path / "best.pt"
+    torch.save({"preset": "fast", "model_args": preset_args("fast"),
+                "generator": build_generator("fast").state_dict()}, ckpt)
+    before = ckpt.read_bytes()
+    export = [sys.executable, "-m", "engine_build.export", str(ckpt), "--out"]
+    proc = subprocess.run([*export, str(tmp_path / "best.onnx")], cwd=REPO, capture_output=True, text=True)
+    assert_clean_error(proc, "the checkpoint being exported")
+    assert ckpt.read_bytes() == before
+    (tmp_path / "taken.onnx").write_text("keep me")
+    assert_clean_error(subprocess.run([*export, str(tmp_path / "taken.onnx")], cwd=REPO, capture_output=True,
+                                      text=True), "already exists", "--overwrite")
+    assert (tmp_path / "taken.onnx").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--set", "train.steps=-1"], ["train.steps", "at least 0"]),
+    (["--set", "data.batch=0"], ["data.batch", "at least 1"]),
+    (["--config", "{tmp}/list.yaml"], ["data, train and gan"]),
+    (["--out", "{tmp}/afile"], ["is a file"]),
+])
+def test_train_bad_input_gets_one_sentence(tmp_path, args, words):
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    (tmp_path / "afile").write_text("x")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    base = {"--config": str(REPO / "training" / "configs" / "fast.yaml"), "--out": str(tmp_path / "run")}
+    for flag in ("--config", "--out"):
+        if flag not in args:
+            args = [flag, base[flag], *args]
+    proc = subprocess.run([sys.executable, "-m", "training.train", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert_clean_error(proc, *words)

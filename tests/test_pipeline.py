@@ -116,10 +116,10 @@ def test_python_api_runs_a_pipeline_from_a_script(tmp_path):
     assert len(frames) == 5 and frames[0].shape == (48, 80, 3)
 
 
-def start_conversion(tmp_path, *extra):
+def start_conversion(tmp_path, *extra, source="long.mp4"):
     """A --no-realtime conversion of a 300-frame clip (the balanced model on one thread), that is
     known to be past its first frames when this returns."""
-    src = write_video(tmp_path / "long.mp4", real_frames(60, 160, 96) * 5)
+    src = write_video(tmp_path / source, real_frames(60, 160, 96) * 5)
     proc = subprocess.Popen([sys.executable, "-m", "vcam_sr.cli", "--source", str(src), "--sink",
                              f"file:{tmp_path / 'out.mp4'}", "--no-realtime", "--model", "balanced",
                              "--threads", "1", *extra], cwd=REPO, stderr=subprocess.PIPE, text=True)
@@ -131,7 +131,7 @@ def start_conversion(tmp_path, *extra):
     return proc
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_an_interrupted_conversion_exits_non_zero_and_leaves_no_output(tmp_path, sig, code):
     proc = start_conversion(tmp_path)
     proc.send_signal(sig)
@@ -148,6 +148,16 @@ def test_keep_partial_keeps_an_interrupted_conversion_under_a_partial_name(tmp_p
     assert "out.partial.mp4" in proc.stderr.read()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "out.partial.mp4"]
     assert 0 < len(read_video(tmp_path / "out.partial.mp4")) < 300
+
+
+def test_keep_partial_never_writes_over_the_input_or_an_earlier_partial(tmp_path):
+    proc = start_conversion(tmp_path, "--keep-partial", source="out.partial.mp4")  # the input
+    before = (tmp_path / "out.partial.mp4").read_bytes()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert "out.partial-2.mp4" in proc.stderr.read()
+    assert (tmp_path / "out.partial.mp4").read_bytes() == before
+    assert 0 < len(read_video(tmp_path / "out.partial-2.mp4")) < 300
 
 
 def test_simulated_poor_link_keeps_red_and_blue_in_place():

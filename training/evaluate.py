@@ -193,6 +193,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     try:
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise ValueError(f"--out {args.out} is a file; give a folder for results.md and results.json")
+        if args.clip_frames < 2:
+            raise ValueError(f"--clip-frames must be at least 2 (flicker needs consecutive frames), "
+                             f"not {args.clip_frames}")
         sets = {s: load_val_set(args.val, s) for s in args.sets}
         clips = ClipSet(args.clips, max_frames=args.clip_frames) if args.clips else None
         methods: dict[str, Upscale] = {"bicubic (PIL, a=-0.5)": pil_bicubic,

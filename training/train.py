@@ -48,8 +48,15 @@ ConfigLoader.add_implicit_resolver(
 
 def load_config(path: str, overrides: list[str]) -> dict:
     """YAML config plus `key=value` or `section.key=value` overrides from the command line."""
-    with open(path) as f:
-        cfg = yaml.load(f, Loader=ConfigLoader)
+    try:
+        with open(path) as f:
+            cfg = yaml.load(f, Loader=ConfigLoader)
+    except OSError as exc:
+        raise ValueError(f"cannot read config {path} ({exc.strerror}); pass a YAML file such as "
+                         "training/configs/fast.yaml") from None
+    if not isinstance(cfg, dict) or not all(isinstance(cfg.get(s), dict) for s in ("data", "train", "gan")):
+        raise ValueError(f"config {path} needs data, train and gan sections; start from "
+                         "training/configs/fast.yaml")
     for item in overrides:
         key, _, value = item.partition("=")
         *sections, name = key.split(".")
@@ -66,7 +73,21 @@ def load_config(path: str, overrides: list[str]) -> dict:
                                               not isinstance(new, (int, float))):
             raise ValueError(f"{key} must be a number, not {value!r} (in --set {item!r})")
         node[name] = new
+    check_ranges(cfg)
     return cfg
+
+
+def check_ranges(cfg: dict) -> None:
+    """Values that would end in a traceback or a run that does nothing, named before any work."""
+    for key, least in (("data.batch", 1), ("data.lr_patch", 8), ("data.context", 0),
+                       ("train.steps", 0), ("gan.steps", 0), ("train.val_every", 1),
+                       ("train.ckpt_every", 1), ("train.log_every", 1)):
+        section, name = key.split(".")
+        value = cfg[section].get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{key} must be a whole number of at least {least}, not {value!r}")
+    if cfg["train"]["steps"] + cfg["gan"]["steps"] == 0:
+        raise ValueError("train.steps and gan.steps are both 0, so there is nothing to train")
 
 
 def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -114,6 +135,13 @@ def main(argv=None) -> int:
         return 2
     data_cfg, train_cfg, gan_cfg = cfg["data"], cfg["train"], cfg["gan"]
     use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    if use_cuda and not torch.cuda.is_available():
+        print("error: --device cuda, but PyTorch sees no CUDA GPU here; use --device cpu or auto",
+              file=sys.stderr)
+        return 2
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        print(f"error: --out {args.out} is a file; give a folder for the run", file=sys.stderr)
+        return 2
     ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank, world = 0, 1
     if ddp:

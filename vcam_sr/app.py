@@ -4,7 +4,8 @@ from __future__ import annotations
 import logging
 from vcam_sr.config import Config
 from engine_build.errors import VcamError
-from vcam_sr.locations import local_file, same_file
+from engine_build.atomic import same_file
+from vcam_sr.locations import local_file
 from vcam_sr.pipeline import Pipeline
 from vcam_sr.sinks import open_sink
 from vcam_sr.sources import open_source
@@ -24,9 +25,18 @@ def _check_outputs(cfg: Config) -> None:
             raise VcamError(f"two file sinks write {out}; give each its own name")
 
 
+def _never_ends(cfg: Config) -> bool:
+    """A looped file, the test pattern and a camera deliver frames until stopped."""
+    camera = local_file(cfg.source) is None and "://" not in str(cfg.source) and cfg.source != "test"
+    return cfg.loop or cfg.source == "test" or camera
+
+
 def build_pipeline(cfg: Config, realtime: bool = True) -> Pipeline:
     """Open source, upscaler and sinks as configured; closes what was opened if a later part fails."""
     _check_outputs(cfg)
+    if not realtime and cfg.frames is None and _never_ends(cfg):
+        raise VcamError(f"source {cfg.source}{' looped' if cfg.loop else ''} never ends, so a "
+                        "--no-realtime run of it could never finish; give --frames N")
     sinks = [open_sink(s, cfg.virtualcam.backend, cfg.virtualcam.device, cfg.window.side_by_side,
                        realtime, cfg.overwrite, cfg.keep_partial) for s in cfg.sinks]
     cam = cfg.camera

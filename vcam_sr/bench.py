@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from engine_build.atomic import atomic_path
+from engine_build.atomic import atomic_path, check_output
 from engine_build.errors import VcamError
 from vcam_sr.config import parse_size, thread_count
 from vcam_sr.models import bundled, resolve_model
@@ -155,7 +155,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     ap.add_argument("--repeats", type=int, default=10, help="model-only calls per round (default 10)")
     ap.add_argument("--frames", type=int, default=20, help="end-to-end frames per round (default 20)")
-    ap.add_argument("--out", default="vcam-sr-bench.json", help="JSON results file")
+    ap.add_argument("--out", help="also write the results to this JSON file (never over an existing "
+                                  "file unless --overwrite)")
+    ap.add_argument("--overwrite", action="store_true", help="let --out replace an existing file")
     args = ap.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes] if args.sizes else list(GPU_SIZES if args.gpu else SIZES)
     for flag in ("rounds", "repeats", "frames"):
@@ -165,21 +167,25 @@ def main(argv=None) -> int:
     if unknown:
         raise VcamError(f"unknown backend {', '.join(unknown)} in --backends; choose from "
                         f"{', '.join(BACKENDS)}")
-    if Path(args.out).is_dir():
-        raise VcamError(f"--out {args.out} is a folder; give a file name such as {Path(args.out) / 'bench.json'}")
+    out = check_output(args.out, args.overwrite, example="bench.json") if args.out is not None else None
     logging.getLogger("vcam_sr.pipeline").setLevel(logging.WARNING)  # one line per run is noise here
     methods = candidates(args.threads, args.peers, args.backends, args.gpu)
-    if args.gpu and len(methods) == 1 + len([m for m in methods if m.startswith("opencv")]):
-        raise VcamError("--gpu found no GPU backend here (TensorRT, onnxruntime-gpu or torch with "
-                        "CUDA); run it on a machine with an NVIDIA GPU")
+    for backend in args.backends:
+        if not any(f" {backend}" in name for name in methods):
+            log.warning("skipping the %s backend: it cannot run here%s", backend,
+                        " on a GPU" if args.gpu else "")
+    if len(methods) == 1 + len([m for m in methods if m.startswith("opencv")]):
+        raise VcamError(f"none of the requested backends ({', '.join(args.backends)}) can run "
+                        "here" + (" on a GPU; run --gpu on a machine with an NVIDIA GPU" if args.gpu
+                                  else "; install onnxruntime, or choose other --backends"))
     log.info("benchmarking %s at %s", ", ".join(methods), ", ".join(f"{w}x{h}" for w, h in sizes))
     rows = run_bench(methods, sizes, args.rounds, args.repeats, args.frames, args.gpu)
     info = machine()
     print(f"\nmachine: {info['processor']}, {info['cpus']} CPUs, {info['platform']}, "
           f"threads {args.threads or 'auto'}")
     print(table(rows))
-    out = Path(args.out)
-    with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps({"machine": info, "threads": args.threads, "rows": rows}, indent=1))
-    print(f"\nwrote {out}")
+    if out is not None:
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps({"machine": info, "threads": args.threads, "rows": rows}, indent=1))
+        print(f"\nwrote {out}")
     return 0

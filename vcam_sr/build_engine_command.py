@@ -29,10 +29,13 @@ def main(argv=None) -> int:
     ap.add_argument("--min", type=_size, help="smallest input WxH (default: a quarter of the camera size)")
     ap.add_argument("--opt", type=_size, help="optimal input WxH (default: the camera size)")
     ap.add_argument("--max", type=_size, help="largest input WxH (default: at least 960x540)")
-    ap.add_argument("--workspace-mb", type=int, default=1024, help="builder workspace limit (MiB)")
+    ap.add_argument("--workspace-mb", type=int, default=1024, help="builder workspace limit (MiB, 64+)")
     ap.add_argument("--cache-dir", type=Path, help="engine cache folder (default: user cache dir)")
     ap.add_argument("--force", action="store_true", help="rebuild even when a cached engine fits")
     args = ap.parse_args(argv)
+    if args.workspace_mb < 64:
+        raise VcamError(f"--workspace-mb {args.workspace_mb} is too small for any engine; give 64 or "
+                        "more (the default is 1024)")
     build.require_build_tools()
     cfg = load_config(args.config)
     cam_w = round(cfg.camera.width * cfg.degrade)

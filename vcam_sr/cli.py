@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+# Ctrl-C, kill, and a closed terminal: each stops the run cleanly with the shell's exit code.
+STOP_SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)] + (
+    [(signal.SIGHUP, 129)] if hasattr(signal, "SIGHUP") else [])
+
+
 class StartupInterrupted(Exception):
     """Ctrl-C or SIGTERM arrived while modules, models or devices were loading."""
 
@@ -86,13 +91,13 @@ def run(argv: list[str], stopped_by: list[int]) -> int:
     if stopped_by:
         pipeline.close()
         raise StartupInterrupted
-    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+    for sig, code in STOP_SIGNALS:
         signal.signal(sig, lambda *_, code=code: (stopped_by.append(code), pipeline.stop()))
     with pipeline:
         pipeline.run()
     log = logging.getLogger("vcam_sr")
     if pipeline.interrupted and not realtime:
-        total = getattr(pipeline.source, "frame_count", None)
+        total = pipeline.max_frames or getattr(pipeline.source, "frame_count", None)
         print(f"vcam-sr: error: interrupted after {pipeline.stats.frames}"
               f"{f' of {total}' if total else ''} frames; the conversion did not finish",
               file=sys.stderr)
@@ -107,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     stopped_by: list[int] = []
-    for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):  # start-up: note, act later
+    for sig, code in STOP_SIGNALS:  # during start-up: note them, act once loaded
         signal.signal(sig, lambda *_, code=code: stopped_by.append(code))
     try:
         if argv[:1] in (["models"], ["bench"], ["build-engine"]):

@@ -47,7 +47,7 @@ class Config(_Section):
     backend: Literal["auto", "tensorrt", "onnxruntime", "torch", "bicubic"] = "auto"
     model: str = "auto"
     threads: int = Field(0, ge=0, le=MAX_THREADS)
-    sinks: list[str] = ["virtualcam"]
+    sinks: list[str] = Field(["virtualcam"], min_length=1)
     virtualcam: VirtualCamOptions = VirtualCamOptions()
     window: WindowOptions = WindowOptions()
     max_fps: Optional[float] = Field(None, gt=0, le=240)

@@ -2,7 +2,6 @@
 "never write over the input" compare files, not spellings."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -19,10 +18,3 @@ def local_file(location: str | int) -> Path | None:
     elif "://" in location:
         return None
     return Path(location).expanduser().resolve()
-
-
-def same_file(a: Path, b: Path) -> bool:
-    """True when both name one file: the same path, or links (symbolic or hard) to it."""
-    if a.exists() and b.exists():
-        return os.path.samefile(a, b)
-    return a.resolve() == b.resolve()

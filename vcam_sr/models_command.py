@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from vcam_sr.config import thread_count
+from vcam_sr.config import load_config, thread_count
 from vcam_sr.models import shipped
 from vcam_sr.sources.test_pattern import TestPatternSource
 from vcam_sr.upscalers import build_backend, pick_backend
@@ -23,6 +23,8 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", default="auto", help="backend to time on (auto)")
     ap.add_argument("--threads", type=thread_count, default=0, help="inference threads; 0 = all physical cores")
     args = ap.parse_args(argv)
+    load_config(None, {"camera.width": args.width, "camera.height": args.height,  # same limits
+                       "camera.fps": args.fps, "threads": args.threads})
     logging.getLogger("vcam_sr").setLevel(logging.WARNING)
 
     models = shipped()

@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from engine_build.atomic import AtomicOutput
+from engine_build.atomic import AtomicOutput, check_output, free_name
 from engine_build.errors import VcamError
 from vcam_sr.sinks.base import Sink
 
@@ -19,20 +19,15 @@ log = logging.getLogger("vcam_sr.file")
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
 
-def check_output(path: Path, overwrite: bool = False) -> None:
-    """Refuse, before anything runs, an output that cannot or must not be written."""
+def check_video_output(path: Path, overwrite: bool = False) -> None:
+    """Refuse, before anything runs, a video output that cannot or must not be written."""
     if path.is_dir():
-        raise VcamError(f"cannot write {path}: it is a folder; give a file name such as {path / 'out.mp4'}")
+        check_output(path, example="out.mp4")  # the folder sentence
     if path.suffix.lower() not in CONTAINERS:
         raise VcamError(f"the file sink writes H.264 video as {', '.join(CONTAINERS)}, not "
                         f"{path.suffix or 'a name without an extension'}; name the output like "
-                        f"{path.with_suffix('.mp4').name}")
-    if not path.parent.is_dir():
-        raise VcamError(f"cannot write {path}: folder {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK):
-        raise VcamError(f"cannot write {path}: folder {path.parent} is not writable; choose another location")
-    if path.exists() and not overwrite:
-        raise VcamError(f"{path} already exists; choose another output name or pass --overwrite")
+                        f"{path.stem if path.stem and not path.stem.startswith('.') else 'out'}.mp4")
+    check_output(path, overwrite, example="out.mp4")
 
 
 class FileSink(Sink):
@@ -44,7 +39,7 @@ class FileSink(Sink):
         still plays at true speed; otherwise frame i is at i / fps (offline conversion).
         `keep_partial`: an unfinished recording is kept as NAME.partial.EXT instead of removed."""
         self.path = Path(path).expanduser()
-        check_output(self.path, overwrite)
+        check_video_output(self.path, overwrite)
         self.crf, self.wall_clock, self.keep_partial = crf, wall_clock, keep_partial
         self.container, self.frames, self.start, self.last_pts = None, 0, None, -1
 
@@ -85,8 +80,8 @@ class FileSink(Sink):
             self.output.commit()
             log.info("wrote %s (%d frames)", self.path, self.frames)
             return
-        if self.frames and self.keep_partial:
-            kept = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+        if self.frames and self.keep_partial:  # never over an existing file, the input included
+            kept = free_name(self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}"))
             os.chmod(self.output.tmp, 0o644)
             os.replace(self.output.tmp, kept)
             log.warning("the output was not finished: kept %d frames as %s (not %s)", self.frames,

@@ -22,8 +22,8 @@ class OnnxRuntimeUpscaler(Upscaler):
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types
             first_line = str(exc).strip().splitlines()[0][:200]
             raise VcamError(f"model file {model_path} could not be loaded by ONNX Runtime "
-                            f"({first_line}); re-export it with engine_build/export.py or use a "
-                            "bundled preset such as --model fast") from None
+                            f"({first_line}); re-export it with engine_build/export.py, or use a "
+                            "bundled model (vcam-sr models lists them)") from None
         self.model_path, self.threads = Path(model_path), threads
         self.input_name = self.session.get_inputs()[0].name
         self._check_contract()
