@@ -111,7 +111,11 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         except OSError as exc:
             raise VcamError(f"config file {path} cannot be read ({exc.strerror}); check its permissions") from None
         except yaml.YAMLError as exc:
-            raise VcamError(f"config file {path} is not valid YAML ({exc}); fix its syntax") from None
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise VcamError(f"config file {path} is not valid YAML ({where}{problem}); fix its "
+                            "syntax") from None
         if not isinstance(data, dict):
             raise VcamError(f"config file {path} must hold a mapping of option: value")
     try:

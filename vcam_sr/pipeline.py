@@ -9,6 +9,7 @@ processed and written in order (offline file conversion).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -16,6 +17,7 @@ from collections import deque
 from typing import Sequence
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from vcam_sr.sinks.base import Sink
 from vcam_sr.sources.base import Pacer, Source
@@ -64,12 +66,20 @@ class Pipeline:
         if self.realtime:
             self._capture_thread = threading.Thread(target=self._capture, name="capture", daemon=True)
             self._capture_thread.start()
-        writer = threading.Thread(target=self._write, name="writer", daemon=True)
-        writer.start()
         pacer = Pacer(self.fps) if self.realtime and self.fps < self.source.fps else None
         total = self.max_frames or getattr(self.source, "frame_count", None)
         bar = tqdm(total=total, unit="frame", desc="upscaling", disable=not self.progress)
         next_report = time.monotonic() + (self.stats_every or 0)
+        with logging_redirect_tqdm() if self.progress else contextlib.nullcontext():  # logs above the bar
+            self._loop(pacer, bar, next_report)
+        if self._error is not None:
+            raise self._error
+        log.info("stopped: %s", self.stats.summary_line())
+        return self.stats
+
+    def _loop(self, pacer: Pacer | None, bar: tqdm, next_report: float) -> None:
+        writer = threading.Thread(target=self._write, name="writer", daemon=True)
+        writer.start()
         try:
             while not self._stop.is_set():
                 if pacer:
@@ -97,10 +107,6 @@ class Pipeline:
             with self._out_cond:  # the writer drains the outbox, then ends
                 self._out_cond.notify_all()
             writer.join()
-        if self._error is not None:
-            raise self._error
-        log.info("stopped: %s", self.stats.summary_line())
-        return self.stats
 
     def stop(self) -> None:
         """Ask `run` to finish after the current frame; safe from signal handlers and threads."""
