@@ -41,7 +41,7 @@ def build_pipeline(cfg: Config, realtime: bool = True) -> Pipeline:
                        realtime, cfg.overwrite, cfg.keep_partial) for s in cfg.sinks]
     cam = cfg.camera
     source = open_source(cfg.source, cam.width, cam.height, cam.fps, cam.mjpg, cfg.loop,
-                         cfg.degrade, cfg.degrade_jpeg, realtime)
+                         cfg.degrade, cfg.degrade_jpeg, realtime, cfg.reconnect)
     try:
         upscaler = create_upscaler(cfg.backend, cfg.model, cfg.threads, cfg.max_fps or source.fps,
                                    (source.width, source.height))

@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-mjpg", action="store_false", dest="camera.mjpg", default=None,
                     help="do not ask the camera for MJPG")
     ap.add_argument("--loop", action="store_true", default=None, help="loop a video file")
+    ap.add_argument("--no-reconnect", action="store_false", dest="reconnect", default=None,
+                    help="end the run when a camera or stream drops, instead of showing a "
+                         "'reconnecting' slate and retrying every second")
     ap.add_argument("--degrade", type=float,
                     help="downscale the source by this factor first, e.g. 0.5, to simulate a poor link")
     ap.add_argument("--degrade-jpeg", type=int, dest="degrade_jpeg", metavar="QUALITY",

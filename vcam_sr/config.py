@@ -41,6 +41,7 @@ class WindowOptions(_Section):
 class Config(_Section):
     source: Union[int, str] = 0
     loop: bool = False
+    reconnect: bool = True
     camera: CameraOptions = CameraOptions()
     degrade: float = Field(1.0, ge=0.05, le=1.0)
     degrade_jpeg: Optional[int] = Field(None, ge=1, le=100)
