@@ -16,6 +16,7 @@ import time
 from collections import deque
 from typing import Sequence
 
+import cv2
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -51,6 +52,10 @@ class Pipeline:
         self._handed = 0               # frames given to the writer and not dropped from the outbox
         self.interrupted = False  # stop() was called: by the user, a signal or another thread
         self.finished = False     # the source ended or max_frames were written
+        self._swap_lock = threading.Lock()
+        self._new_source: Source | None = None      # switched to by the capture thread
+        self._new_upscaler: Upscaler | None = None  # switched to by the inference loop
+        self.input_size = (source.width, source.height)  # sinks stay at 2x this whatever comes
 
     # -- public ---------------------------------------------------------------------------
     def run(self) -> Stats:
@@ -108,6 +113,19 @@ class Pipeline:
                 self._out_cond.notify_all()
             writer.join()
 
+    def swap_source(self, source: Source) -> None:
+        """Read from `source` from the next frame on, without closing the sinks (the virtual
+        camera stays; frames of another size are resized to the first source's)."""
+        with self._swap_lock:
+            self._new_source = source
+
+    def swap_upscaler(self, upscaler: Upscaler) -> None:
+        """Upscale with `upscaler` from the next frame on; the old one is closed."""
+        with self._swap_lock:
+            if self._new_upscaler is not None:
+                self._new_upscaler.close()
+            self._new_upscaler = upscaler
+
     def stop(self) -> None:
         """Ask `run` to finish after the current frame; safe from signal handlers and threads."""
         self.interrupted = True
@@ -119,6 +137,11 @@ class Pipeline:
         for sink in self._opened:
             sink.close(complete=self.realtime or self.finished)
         self._opened.clear()
+        with self._swap_lock:
+            pending = [p for p in (self._new_source, self._new_upscaler) if p is not None]
+            self._new_source = self._new_upscaler = None
+        for part in pending:
+            part.close()
         self.upscaler.close()
         capture = self._capture_thread
         if capture is not None:  # a camera must not be released while a read() is in progress
@@ -139,6 +162,12 @@ class Pipeline:
     def _capture(self) -> None:
         try:
             while not self._stop.is_set():
+                with self._swap_lock:
+                    new, self._new_source = self._new_source, None
+                if new is not None:
+                    old, self.source = self.source, new
+                    old.close()
+                    log.info("source now: %s", new.describe())
                 frame = self.source.read()
                 with self._cond:
                     if frame is None:
@@ -167,6 +196,14 @@ class Pipeline:
 
     def _process(self, frame, captured: float) -> None:
         """Upscale, then hand the result to the writer thread."""
+        with self._swap_lock:
+            new, self._new_upscaler = self._new_upscaler, None
+        if new is not None:
+            old, self.upscaler = self.upscaler, new
+            old.close()
+            log.info("upscaler now: %s", new.describe())
+        if (frame.shape[1], frame.shape[0]) != self.input_size:  # a switched source of another size
+            frame = cv2.resize(frame, self.input_size, interpolation=cv2.INTER_AREA)
         t0 = time.monotonic()
         up = self.upscaler.upscale(frame)
         item = (up, frame, captured, time.monotonic() - t0)

@@ -21,6 +21,7 @@ class Stats:
     model_ms: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
     sink_ms: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
     latency_ms: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
+    output_times: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
     _sums: np.ndarray = field(default_factory=lambda: np.zeros(3))       # model, sink, latency
     _interval: np.ndarray = field(default_factory=lambda: np.zeros(3))   # frames, model, latency
     _mark_time: float = 0.0
@@ -28,11 +29,17 @@ class Stats:
 
     def record(self, model_s: float, sink_s: float, latency_s: float) -> None:
         self.frames += 1
+        self.output_times.append(time.monotonic())
         values = np.array([model_s, sink_s, latency_s]) * 1000
         for window, v in zip((self.model_ms, self.sink_ms, self.latency_ms), values):
             window.append(float(v))
         self._sums += values
         self._interval += (1, values[0], values[2])
+
+    def recent_fps(self, seconds: float = 2.0) -> float:
+        """Output frames per second over the last `seconds` (for a tooltip or a status call)."""
+        now = time.monotonic()
+        return sum(1 for t in self.output_times if now - t <= seconds) / seconds
 
     def interval_line(self) -> str:
         """Figures since the previous call, then start a new interval."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from engine_build.errors import VcamError
+from vcam_sr.instance import InstanceLock
 from vcam_sr.sinks.base import Sink
 
 log = logging.getLogger("vcam_sr.virtualcam")
@@ -45,7 +46,7 @@ class VirtualCamSink(Sink):
             raise VcamError(f"unknown virtual camera backend {backend!r}; choose one of "
                             f"{', '.join(pyvirtualcam.camera.BACKENDS)} or leave it unset")
         self.backend, self.device = backend, device
-        self.camera = None
+        self.camera, self.lock = None, None
 
     def open(self, width: int, height: int, fps: float) -> None:
         import pyvirtualcam
@@ -59,6 +60,12 @@ class VirtualCamSink(Sink):
             reason = str(exc).splitlines()[0].split("?")[0].split(". ")[0]
             raise VcamError(f"no virtual camera device is available ({reason}); to create one, "
                             f"{setup_help()}") from None
+        self.lock = InstanceLock(f"virtual camera {self.camera.device}", "pass another --virtualcam-device")
+        try:
+            self.lock.acquire()
+        except VcamError:
+            self.close()
+            raise
         log.info("virtual camera: %s via %s, %dx%d @ %g fps", self.camera.device,
                  self.camera.backend, width, height, fps)
 
@@ -69,6 +76,8 @@ class VirtualCamSink(Sink):
         if self.camera is not None:
             self.camera.close()
             self.camera = None
+        if self.lock is not None:
+            self.lock.release()
 
     def describe(self) -> str:
         return f"virtualcam {self.camera.device if self.camera else ''}".strip()

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from engine_build.errors import VcamError
+from vcam_sr.instance import InstanceLock
 from vcam_sr.sources.base import Source
 
 log = logging.getLogger("vcam_sr.camera")
@@ -21,6 +22,15 @@ def _fourcc_text(value: float) -> str:
 class CameraSource(Source):
     def __init__(self, index: int, width: int = 640, height: int = 360, fps: float = 30,
                  mjpg: bool = True):
+        self.lock = InstanceLock(f"camera {index}", "choose another --source")
+        self.lock.acquire()
+        try:
+            self._open(index, width, height, fps, mjpg)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open(self, index: int, width: int, height: int, fps: float, mjpg: bool) -> None:
         api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our message says it better
         self.cap = cv2.VideoCapture(index, api)
@@ -62,3 +72,4 @@ class CameraSource(Source):
 
     def close(self) -> None:
         self.cap.release()
+        self.lock.release()

@@ -1,0 +1,73 @@
+"""The background service the tray, CLI and web page share: start, stop, switch while running."""
+import subprocess
+import sys
+import threading
+import time
+
+from conftest import REPO, assert_clean_error, real_frames, run_cli, write_video
+from vcam_sr.config import load_config
+from vcam_sr.service import Controller
+
+
+def wait_for(condition, seconds=20.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def our_threads():
+    return sorted(t.name for t in threading.enumerate()
+                  if t.name in ("pipeline", "capture", "writer", "source-reader"))
+
+
+def test_start_switch_and_stop_while_running_leaves_nothing_behind(tmp_path):
+    clip = write_video(tmp_path / "clip.mp4", real_frames(30, 96, 64))
+    cfg = load_config(None, {"source": "test", "camera.width": 96, "camera.height": 64,
+                             "sinks": ["null"], "model": "fast", "backend": "onnxruntime"})
+    controller = Controller(cfg)
+    controller.start(wait=True)
+    assert controller.status()["state"] == "running", controller.status()
+    assert wait_for(lambda: controller.status()["frames"] > 10)
+
+    controller.switch_model("fast-clean")
+    assert wait_for(lambda: "fast-clean" in controller.status()["upscaler"])
+    controller.switch_source(str(clip))
+    frames = controller.status()["frames"]
+    assert wait_for(lambda: controller.status()["frames"] > frames + 10)
+    assert controller.status()["state"] == "running"
+
+    controller.stop()
+    assert controller.status()["state"] == "stopped"
+    assert wait_for(lambda: our_threads() == [], 5), our_threads()
+
+    controller.start(wait=True)  # and again, in the same process
+    assert controller.status()["state"] == "running"
+    controller.stop()
+    assert wait_for(lambda: our_threads() == [], 5), our_threads()
+
+
+def test_a_start_that_fails_reports_the_sentence_in_status():
+    controller = Controller(load_config(None, {"source": 7, "sinks": ["null"]}))
+    controller.start(wait=True)
+    status = controller.status()
+    assert status["state"] == "error" and "no camera could be opened at index 7" in status["error"]
+    assert our_threads() == []
+
+
+def test_a_second_vcam_sr_on_the_same_camera_says_which_process_holds_it():
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "from vcam_sr.instance import InstanceLock\n"
+                               "lock = InstanceLock('camera 5', 'x'); lock.acquire()\n"
+                               "print('held', flush=True); import time; time.sleep(60)"],
+                              cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        proc = run_cli("--source", "5", "--sink", "null")
+        assert_clean_error(proc, "camera 5 is in use by another vcam-sr", f"process {holder.pid}")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "in use" not in run_cli("--source", "5", "--sink", "null").stderr  # freed with its holder

@@ -1,0 +1,131 @@
+"""The background service: one live pipeline in its own thread, behind the small API that the
+tray, the command line and the web page share (start, stop, switch_source, switch_model,
+status). Switching source or model happens between two frames: the virtual camera stays open."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from engine_build.errors import VcamError
+from vcam_sr.app import build_pipeline
+from vcam_sr.config import Config
+from vcam_sr.pipeline import Pipeline
+from vcam_sr.sources import open_source
+from vcam_sr.upscalers import create_upscaler
+
+log = logging.getLogger("vcam_sr.service")
+STOPPED, STARTING, RUNNING, ERROR = "stopped", "starting", "running", "error"
+
+
+class Controller:
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.state, self.error = STOPPED, None
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pipeline: Pipeline | None = None
+        self._ready = threading.Event()
+
+    # -- the API ----------------------------------------------------------------------------
+    def start(self, wait: bool = False) -> None:
+        """Start the pipeline in the background (a no-op while running). With `wait`, return
+        once it runs or has failed; either way `status()` says which."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self.state, self.error = STARTING, None
+            self._ready.clear()
+            self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
+            self._thread.start()
+        if wait:
+            self._ready.wait()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop and release camera, model and sinks; returns when they are released."""
+        with self._lock:
+            thread, pipeline = self._thread, self._pipeline
+        if pipeline is not None:
+            pipeline.stop()
+        if thread is not None:
+            thread.join(timeout)
+        with self._lock:
+            if self.state != ERROR:
+                self.state = STOPPED
+
+    def switch_source(self, spec: int | str) -> None:
+        """Read from another camera, file, stream, the screen or the test pattern."""
+        self.cfg = Config.model_validate({**self.cfg.model_dump(), "source": spec})
+        pipeline = self._running()
+        if pipeline is not None:
+            cam = self.cfg.camera
+            pipeline.swap_source(open_source(spec, cam.width, cam.height, cam.fps, cam.mjpg, self.cfg.loop,
+                                             self.cfg.degrade, self.cfg.degrade_jpeg, True, self.cfg.reconnect))
+
+    def switch_model(self, model: str) -> None:
+        """Upscale with another model ('auto' or a shipped name) from the next frame on."""
+        self.cfg = Config.model_validate({**self.cfg.model_dump(), "model": model})
+        pipeline = self._running()
+        if pipeline is not None:
+            size = pipeline.input_size
+            pipeline.swap_upscaler(create_upscaler(self.cfg.backend, model, self.cfg.threads,
+                                                   pipeline.fps, size))
+
+    def reconfigure(self, **changes) -> None:
+        """Options that need a fresh pipeline (sinks, degrade, camera mode): stop, then start
+        again if it was running."""
+        was_running = self._running() is not None
+        self.cfg = Config.model_validate({**self.cfg.model_dump(), **changes})
+        if was_running:
+            self.stop()
+            self.start()
+
+    def status(self) -> dict:
+        """state (stopped, starting, running, error), the error sentence, and live figures."""
+        pipeline = self._running()
+        out = {"state": self.state, "error": self.error, "source": str(self.cfg.source),
+               "model": self.cfg.model}
+        if pipeline is not None:
+            upscaler = pipeline.upscaler
+            out.update(fps=round(pipeline.stats.recent_fps(), 1), frames=pipeline.stats.frames,
+                       dropped=pipeline.stats.dropped, upscaler=upscaler.describe(),
+                       model=getattr(getattr(upscaler, "current", None), "name", self.cfg.model),
+                       losses=getattr(pipeline.source, "losses", 0))
+        return out
+
+    # -- the pipeline thread ----------------------------------------------------------------
+    def _running(self) -> Pipeline | None:
+        with self._lock:
+            return self._pipeline if self.state == RUNNING else None
+
+    def _run(self) -> None:
+        try:
+            pipeline = build_pipeline(self.cfg, realtime=True)
+        except VcamError as exc:
+            self._fail(str(exc))
+            return
+        except Exception as exc:  # shown in the tray's menu, not lost in a thread
+            log.exception("could not start")
+            self._fail(f"could not start ({type(exc).__name__}: {exc})")
+            return
+        with self._lock:
+            self._pipeline, self.state = pipeline, RUNNING
+        self._ready.set()
+        try:
+            with pipeline:
+                pipeline.run()
+        except VcamError as exc:
+            self._fail(str(exc))
+        except Exception as exc:
+            log.exception("the pipeline failed")
+            self._fail(f"the pipeline failed ({type(exc).__name__}: {exc})")
+        finally:
+            with self._lock:
+                self._pipeline = None
+                if self.state == RUNNING:
+                    self.state = STOPPED
+
+    def _fail(self, message: str) -> None:
+        log.error("%s", message)
+        with self._lock:
+            self.state, self.error = ERROR, message
+        self._ready.set()
