@@ -21,6 +21,7 @@ setup(
         "pydantic>=2.5",
         "tqdm>=4.60",
         "platformdirs>=3",
+        "mss>=9",
     ],
     extras_require={
         # torch is pinned: on these machines 2.13.0 is a local CPU wheel, anything else is a

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fractions
+import os
 import shutil
 import subprocess
 import sys
@@ -80,3 +81,19 @@ def assert_clean_error(proc: subprocess.CompletedProcess, *words: str) -> None:
     assert len(error_lines) == 1, proc.stderr
     for w in words:
         assert w.lower() in error_lines[0].lower(), error_lines[0]
+
+
+@pytest.fixture(scope="session")
+def xvfb():
+    """A virtual X display (Debian's xvfb, which .ci/run installs); yields its DISPLAY."""
+    if not shutil.which("Xvfb"):
+        pytest.skip("Xvfb is not installed (apt-get install xvfb; .ci/run does)")
+    read_fd, write_fd = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x768x24",
+                               "-nolisten", "tcp"], pass_fds=(write_fd,), stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        display = f":{pipe.readline().strip()}"
+    yield display
+    server.terminate()
+    server.wait(timeout=10)

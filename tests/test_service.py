@@ -71,3 +71,15 @@ def test_a_second_vcam_sr_on_the_same_camera_says_which_process_holds_it():
         holder.kill()
         holder.wait()
     assert "in use" not in run_cli("--source", "5", "--sink", "null").stderr  # freed with its holder
+
+
+def test_autostart_writes_and_removes_the_login_entry(tmp_path):
+    env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"), "PATH": "/usr/bin:/bin"}
+    run = lambda action: subprocess.run([sys.executable, "-m", "vcam_sr.cli", "autostart", action],  # noqa: E731
+                                        cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    entry = tmp_path / "config" / "autostart" / "vcam-sr.desktop"
+    assert "autostart is off" in run("status").stdout and not entry.exists()
+    assert "autostart is on" in run("on").stdout
+    text = entry.read_text()
+    assert "[Desktop Entry]" in text and "vcam_sr.cli tray" in text and sys.executable in text
+    assert "autostart is off" in run("off").stdout and not entry.exists()

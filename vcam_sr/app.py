@@ -26,9 +26,8 @@ def _check_outputs(cfg: Config) -> None:
 
 
 def _never_ends(cfg: Config) -> bool:
-    """A looped file, the test pattern and a camera deliver frames until stopped."""
-    camera = local_file(cfg.source) is None and "://" not in str(cfg.source) and cfg.source != "test"
-    return cfg.loop or cfg.source == "test" or camera
+    """A looped file, the test pattern, the screen and a camera deliver frames until stopped."""
+    return cfg.loop or local_file(cfg.source) is None and "://" not in str(cfg.source)
 
 
 def build_pipeline(cfg: Config, realtime: bool = True) -> Pipeline:

@@ -10,16 +10,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
 import sys
 
 from engine_build.errors import VcamError
 
-EPILOG = """sources: a camera index (0, 1, ...), 'test' (moving test pattern), a video file or a
-stream URL.  sinks (repeat --sink for several): virtualcam, window, file:PATH.mp4, null.
+EPILOG = """sources: a camera index (0, 1, ...), 'test' (moving test pattern), 'screen' or
+'screen:X,Y,W,H' (what you see, e.g. the call you receive), a video file or a stream URL.
+sinks (repeat --sink for several): virtualcam, window, file:PATH.mp4, null.
 Options not given here come from --config (see config.yaml for every key), then the defaults.
-Other commands: 'vcam-sr models --help', 'vcam-sr bench --help', 'vcam-sr build-engine --help'."""
+Other commands: 'vcam-sr models', 'bench', 'build-engine', 'autostart' (each with --help)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "trained generator -> virtual camera, preview window or file.",
         epilog="examples:\n" + examples + "\n" + EPILOG)
     ap.add_argument("--config", help="YAML file of options (see config.yaml)")
-    ap.add_argument("-s", "--source", help="camera index, 'test', video file or stream URL (default 0)")
+    ap.add_argument("-s", "--source", help="camera index, 'test', 'screen' or 'screen:X,Y,W,H', video "
+                                           "file or stream URL (default 0)")
     ap.add_argument("--width", type=int, dest="camera.width", metavar="W", help="camera / test width to ask for (640)")
     ap.add_argument("--height", type=int, dest="camera.height", metavar="H", help="camera / test height (360)")
     ap.add_argument("--fps", type=float, dest="camera.fps", metavar="FPS", help="camera / test frame rate (30)")
@@ -70,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+SUBCOMMANDS = {"models": "vcam_sr.models_command", "bench": "vcam_sr.bench",
+               "build-engine": "vcam_sr.build_engine_command", "autostart": "vcam_sr.autostart"}
 # Ctrl-C, kill, and a closed terminal: each stops the run cleanly with the shell's exit code.
 STOP_SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)] + (
     [(signal.SIGHUP, 129)] if hasattr(signal, "SIGHUP") else [])
@@ -118,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     for sig, code in STOP_SIGNALS:  # during start-up: note them, act once loaded
         signal.signal(sig, lambda *_, code=code: stopped_by.append(code))
     try:
-        if argv[:1] in (["models"], ["bench"], ["build-engine"]):
-            command = _subcommand(argv[0])
+        if argv[:1] and argv[0] in SUBCOMMANDS:
+            command = importlib.import_module(SUBCOMMANDS[argv[0]]).main
             if stopped_by:
                 raise StartupInterrupted
             signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -134,15 +139,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
 
-
-def _subcommand(name: str):
-    if name == "models":
-        from vcam_sr.models_command import main
-    elif name == "bench":
-        from vcam_sr.bench import main
-    else:
-        from vcam_sr.build_engine_command import main
-    return main
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ from urllib.parse import unquote, urlparse
 def local_file(location: str | int) -> Path | None:
     """The absolute path of the local file `location` names (a path, ~/..., file:PATH or a
     file:// URL with %-escapes), or None for a camera index, 'test' and network streams."""
-    if isinstance(location, int) or location == "test" or location.strip().lstrip("-").isdigit():
+    if (isinstance(location, int) or location in ("test", "screen") or location.startswith("screen:")
+            or location.strip().lstrip("-").isdigit()):
         return None
     if location.startswith("file://"):
         return Path(unquote(urlparse(location).path)).resolve()

@@ -15,7 +15,7 @@ MAX_CAMERA = 255  # OpenCV takes a C int; no machine has more cameras than this
 def open_source(spec: int | str, width: int = 640, height: int = 360, fps: float = 30,
                 mjpg: bool = True, loop: bool = False, degrade: float = 1.0,
                 degrade_jpeg: int | None = None, realtime: bool = True, reconnect: bool = True) -> Source:
-    """`spec`: a camera index (0 or "0"), "test", a video path or a stream URL. The first open
+    """`spec`: a camera index (0 or "0"), "test", "screen[:X,Y,W,H]", a video path or a URL. The first open
     must succeed (a clear error otherwise); later losses of a live source are waited for."""
     if isinstance(spec, str) and spec.strip().lstrip("-").isdigit():
         spec = int(spec)
@@ -29,6 +29,10 @@ def open_source(spec: int | str, width: int = 640, height: int = 360, fps: float
         opener = lambda: CameraSource(spec, width, height, fps, mjpg)  # noqa: E731
     elif spec == "test":
         opener = lambda: TestPatternSource(width, height, fps, realtime)  # noqa: E731
+    elif spec == "screen" or spec.startswith("screen:"):
+        from vcam_sr.sources.screen import ScreenSource
+
+        opener = lambda: ScreenSource(spec, fps, realtime)  # noqa: E731
     else:
         from vcam_sr.sources.video import VideoSource
 
