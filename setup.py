@@ -28,11 +28,13 @@ setup(
         # multi-GB CUDA download.
         "train": ["torch==2.13.0", "onnx>=1.15", "onnxscript>=0.1", "onnxconverter-common>=1.14",
                   "scikit-image>=0.22", "pillow>=10", "tensorboard>=2.14"],
+        # Qt's tray icon: a real menu on Linux, Windows and macOS from pip alone (see README).
+        "tray": ["PySide6-Essentials>=6.5"],
         # TensorRT-RTX from PyPI; standard TensorRT comes from NVIDIA's index (see README).
         "trt": ["tensorrt-rtx-cu12", "cuda-python>=12.6", "onnx>=1.15", "onnxconverter-common>=1.14"],
         "dev": ["pytest>=8", "torch==2.13.0", "onnx>=1.15", "onnxscript>=0.1",
                 "onnxconverter-common>=1.14", "scikit-image>=0.22", "pillow>=10", "tensorboard>=2.14",
-                "tensorrt-rtx-cu12"],
+                "tensorrt-rtx-cu12", "PySide6-Essentials>=6.5"],
     },
     entry_points={"console_scripts": ["vcam-sr=vcam_sr.cli:main"]},
 )

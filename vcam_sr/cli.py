@@ -21,7 +21,7 @@ EPILOG = """sources: a camera index (0, 1, ...), 'test' (moving test pattern), '
 'screen:X,Y,W,H' (what you see, e.g. the call you receive), a video file or a stream URL.
 sinks (repeat --sink for several): virtualcam, window, file:PATH.mp4, null.
 Options not given here come from --config (see config.yaml for every key), then the defaults.
-Other commands: 'vcam-sr models', 'bench', 'build-engine', 'autostart' (each with --help)."""
+Other commands: 'vcam-sr tray', 'models', 'bench', 'build-engine', 'autostart' (each with --help)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 SUBCOMMANDS = {"models": "vcam_sr.models_command", "bench": "vcam_sr.bench",
-               "build-engine": "vcam_sr.build_engine_command", "autostart": "vcam_sr.autostart"}
+               "build-engine": "vcam_sr.build_engine_command", "autostart": "vcam_sr.autostart",
+               "tray": "vcam_sr.tray"}
 # Ctrl-C, kill, and a closed terminal: each stops the run cleanly with the shell's exit code.
 STOP_SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)] + (
     [(signal.SIGHUP, 129)] if hasattr(signal, "SIGHUP") else [])

@@ -101,11 +101,11 @@ class Controller:
         try:
             pipeline = build_pipeline(self.cfg, realtime=True)
         except VcamError as exc:
-            self._fail(str(exc))
+            self.report_error(str(exc))
             return
         except Exception as exc:  # shown in the tray's menu, not lost in a thread
             log.exception("could not start")
-            self._fail(f"could not start ({type(exc).__name__}: {exc})")
+            self.report_error(f"could not start ({type(exc).__name__}: {exc})")
             return
         with self._lock:
             self._pipeline, self.state = pipeline, RUNNING
@@ -114,17 +114,18 @@ class Controller:
             with pipeline:
                 pipeline.run()
         except VcamError as exc:
-            self._fail(str(exc))
+            self.report_error(str(exc))
         except Exception as exc:
             log.exception("the pipeline failed")
-            self._fail(f"the pipeline failed ({type(exc).__name__}: {exc})")
+            self.report_error(f"the pipeline failed ({type(exc).__name__}: {exc})")
         finally:
             with self._lock:
                 self._pipeline = None
                 if self.state == RUNNING:
                     self.state = STOPPED
 
-    def _fail(self, message: str) -> None:
+    def report_error(self, message: str) -> None:
+        """Put the service in the error state with `message` (status() shows it)."""
         log.error("%s", message)
         with self._lock:
             self.state, self.error = ERROR, message
