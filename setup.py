@@ -22,6 +22,7 @@ setup(
         "tqdm>=4.60",
         "platformdirs>=3",
         "mss>=9",
+        "inotify_simple>=1.3; sys_platform == 'linux'",
     ],
     extras_require={
         # torch is pinned: on these machines 2.13.0 is a local CPU wheel, anything else is a

@@ -83,3 +83,14 @@ def test_autostart_writes_and_removes_the_login_entry(tmp_path):
     text = entry.read_text()
     assert "[Desktop Entry]" in text and "vcam_sr.cli tray" in text and sys.executable in text
     assert "autostart is off" in run("off").stdout and not entry.exists()
+
+
+def test_doctor_names_each_problem_with_its_fix():
+    proc = run_cli("doctor", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for part in ("Cameras:", "Virtual cameras:", "onnxruntime execution providers", "| fast-clean |",
+                 "auto here", "noisy or compressed input:"):
+        assert part in out, out
+    if "virtual cameras: none" in out:  # as on these machines
+        assert "sudo modprobe v4l2loopback devices=1 exclusive_caps=1" in out

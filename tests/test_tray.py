@@ -126,3 +126,11 @@ def test_real_tray_icon_shows_and_a_click_opens_its_menu(xvfb, tmp_path):
     for name in ("tray.png", "menu.png"):  # kept for a look: VCAM_SR_SCREENSHOTS=folder
         if os.environ.get("VCAM_SR_SCREENSHOTS"):
             shutil.copy(tmp_path / name, os.environ["VCAM_SR_SCREENSHOTS"])
+
+
+def test_the_tray_offers_the_doctor_report(qt_app):
+    from vcam_sr.tray import Tray
+
+    tray = Tray(Controller(load_config(None, {"source": "test", "sinks": ["null"], "backend": "bicubic"})))
+    tray.actions["doctor"].trigger()
+    assert "Virtual cameras:" in tray.doctor_text and "auto here" in tray.doctor_text

@@ -1,4 +1,7 @@
 """The virtualcam sink, through pyvirtualcam itself."""
+import threading
+import time
+
 import pytest
 import pyvirtualcam
 
@@ -54,3 +57,56 @@ def test_real_v4l2loopback_device_accepts_frames():
                   max_frames=10, realtime=False) as p:
         stats = p.run()
     assert stats.frames == 10
+
+
+def test_inference_rests_while_nobody_reads_the_stand_in_device_node(tmp_path):
+    """No v4l2loopback device can exist here, so a regular file stands in for the device node:
+    inotify reports its opens and closes the same way."""
+    node = tmp_path / "video10"
+    node.write_bytes(b"")
+    pyvirtualcam.register_backend("vcam-sr-capture", CapturingBackend)
+    CapturingBackend.frames = []
+    source = TestPatternSource(64, 36, fps=30)
+    pipeline = Pipeline(source, create_upscaler("bicubic"), [VirtualCamSink("vcam-sr-capture", str(node))])
+    runner = threading.Thread(target=pipeline.run)
+    runner.start()
+    try:
+        time.sleep(1.0)
+        assert len(CapturingBackend.frames) == 0  # nobody reads: no inference, nothing sent
+        with open(node, "rb"):  # an application opens the camera
+            time.sleep(1.0)
+            watched = len(CapturingBackend.frames)
+            assert watched > 15
+        time.sleep(1.0)
+        assert len(CapturingBackend.frames) - watched < 5  # closed again: it rests
+        with open(node, "rb"):
+            start, count = time.monotonic(), len(CapturingBackend.frames)
+            while len(CapturingBackend.frames) == count and time.monotonic() - start < 2:
+                time.sleep(0.005)
+            assert time.monotonic() - start < 0.2  # back within a few frames of a reader arriving
+    finally:
+        pipeline.stop()
+        runner.join(timeout=20)
+        pipeline.close()
+
+
+@pytest.mark.skipif(not video_devices(loopback=True),
+                    reason="no v4l2loopback device (no kernel module can load on this machine)")
+def test_real_loopback_device_rests_until_a_reader_opens_it():
+    device = video_devices(loopback=True)[0]
+    CapturingBackend.frames = []
+    sink = VirtualCamSink("v4l2loopback", device)
+    source = TestPatternSource(64, 36, fps=30)
+    pipeline = Pipeline(source, create_upscaler("bicubic"), [sink])
+    runner = threading.Thread(target=pipeline.run)
+    runner.start()
+    try:
+        time.sleep(1.0)
+        assert not sink.watched
+        with open(device, "rb"):
+            time.sleep(0.5)
+            assert sink.watched
+    finally:
+        pipeline.stop()
+        runner.join(timeout=20)
+        pipeline.close()

@@ -15,6 +15,32 @@ USE = {"clean": "clean input only (sharpens noise and blocks)",
        "robust": "clean, webcam-like and call-like input"}
 
 
+def model_table(models) -> list[str]:
+    """Markdown rows: each shipped model and what its file says about it."""
+    lines = ["| model | preset | for | trained on (LR mix) | step | commit |", "|---|---|---|---|---|---|"]
+    for m in models:
+        mix = ", ".join(f"{k} {v:g}" for k, v in m.metadata.get("vcam_sr_degradation", {}).items())
+        lines.append(f"| {m.name} | {m.preset} | {USE.get(m.variant, m.variant)} | {mix or '?'} | "
+                     f"{m.metadata.get('vcam_sr_step', '?')} | {m.metadata.get('vcam_sr_commit', '?')} |")
+    return lines
+
+
+def auto_choice(width: int, height: int, fps: float, backend: str = "auto", threads: int = 0) -> list[str]:
+    """What --model auto picks here for clean and for degraded input, with the times it saw."""
+    backend, reason = pick_backend(backend)
+    frame = TestPatternSource(width, height, realtime=False).read()
+    with AutoUpscaler(shipped(), lambda m: build_backend(backend, m.name, threads), fps) as auto:
+        lines = [f"auto here ({backend}, {reason}), {width}x{height} at {fps:g} fps, "
+                 f"{auto.budget_ms:.0f} ms per frame, picks a model that takes at most "
+                 f"{auto.HEADROOM:.0%} of it:"]
+        for variant in sorted(auto.ladders):
+            chosen, times = auto.pick(frame, variant)
+            timed = ", ".join(f"{n} {ms:.1f} ms" for n, ms in times.items())
+            kind = "clean input" if variant == "clean" else "noisy or compressed input"
+            lines.append(f"  {kind}: {chosen.name} ({timed})")
+    return lines
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="vcam-sr models", description=__doc__)
     ap.add_argument("--width", type=int, default=640, help="input width to time auto's pick at (640)")
@@ -27,22 +53,6 @@ def main(argv=None) -> int:
                        "camera.fps": args.fps, "threads": args.threads})
     logging.getLogger("vcam_sr").setLevel(logging.WARNING)
 
-    models = shipped()
-    print("| model | preset | for | trained on (LR mix) | step | commit |\n|---|---|---|---|---|---|")
-    for m in models:
-        mix = ", ".join(f"{k} {v:g}" for k, v in m.metadata.get("vcam_sr_degradation", {}).items())
-        print(f"| {m.name} | {m.preset} | {USE.get(m.variant, m.variant)} | {mix or '?'} | "
-              f"{m.metadata.get('vcam_sr_step', '?')} | {m.metadata.get('vcam_sr_commit', '?')} |")
-
-    backend, reason = pick_backend(args.backend)
-    frame = TestPatternSource(args.width, args.height, realtime=False).read()
-    with AutoUpscaler(models, lambda m: build_backend(backend, m.name, args.threads), args.fps) as auto:
-        print(f"\nauto here ({backend}, {reason}), {args.width}x{args.height} at {args.fps:g} fps, "
-              f"{auto.budget_ms:.0f} ms per frame, picks a model that takes at most "
-              f"{auto.HEADROOM:.0%} of it:")
-        for variant in sorted(auto.ladders):
-            chosen, times = auto.pick(frame, variant)
-            timed = ", ".join(f"{n} {ms:.1f} ms" for n, ms in times.items())
-            kind = "clean input" if variant == "clean" else "noisy or compressed input"
-            print(f"  {kind}: {chosen.name} ({timed})")
+    print("\n".join(model_table(shipped())))
+    print("\n" + "\n".join(auto_choice(args.width, args.height, args.fps, args.backend, args.threads)))
     return 0

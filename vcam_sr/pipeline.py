@@ -87,6 +87,9 @@ class Pipeline:
         writer.start()
         try:
             while not self._stop.is_set():
+                if self.realtime and not any(s.watched for s in self.sinks):
+                    self._rest()
+                    continue
                 if pacer:
                     pacer.wait()
                 item = self._next_frame()
@@ -193,6 +196,13 @@ class Pipeline:
                 self._cond.wait(timeout=0.5)
             item, self._latest = self._latest, None
             return item
+
+    def _rest(self) -> None:
+        """Nobody watches any sink: skip inference, look again 50 times a second (so a new
+        viewer gets frames within a frame or two), and let stale source frames go."""
+        time.sleep(0.02)
+        with self._cond:
+            self._latest = None
 
     def _process(self, frame, captured: float) -> None:
         """Upscale, then hand the result to the writer thread."""

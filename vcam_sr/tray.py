@@ -55,6 +55,7 @@ class Tray:
         self._add("poor_link", "Simulate poor link", self.toggle_poor_link, checked=controller.cfg.degrade < 1)
         self._add("preview", "Preview window", self.toggle_preview, checked="window" in controller.cfg.sinks)
         self.menu.addSeparator()
+        self._add("doctor", "Doctor report...", self.show_doctor)
         self._add("log", "Open log", self.open_log)
         self._add("login", "Start at login", self.toggle_login, checked=autostart.enabled())
         self._add("quit", "Quit", self.quit)
@@ -90,6 +91,15 @@ class Tray:
 
     def toggle_login(self, on: bool) -> None:
         autostart.set_enabled(on)
+
+    def show_doctor(self) -> None:
+        from vcam_sr.doctor import report
+
+        self.doctor_text = report()
+        box = self.qt[2].QMessageBox(self.qt[2].QMessageBox.Icon.Information, "vcam-sr doctor", self.doctor_text)
+        box.setModal(False)
+        box.show()
+        self._doctor_box = box  # kept alive while shown
 
     def open_log(self) -> None:
         QtCore, QtGui, _ = self.qt

@@ -23,6 +23,11 @@ class Sink(ABC):
         failed conversion): a file sink then leaves no file under its final name."""
 
     @property
+    def watched(self) -> bool:
+        """False while nobody can be looking at this sink's output (the pipeline then rests)."""
+        return True
+
+    @property
     def wants_stop(self) -> bool:
         """True when the user closed the sink (e.g. the preview window)."""
         return False

@@ -10,6 +10,7 @@ import numpy as np
 from engine_build.errors import VcamError
 from vcam_sr.instance import InstanceLock
 from vcam_sr.sinks.base import Sink
+from vcam_sr.sinks.readers import watch_readers
 
 log = logging.getLogger("vcam_sr.virtualcam")
 
@@ -46,7 +47,7 @@ class VirtualCamSink(Sink):
             raise VcamError(f"unknown virtual camera backend {backend!r}; choose one of "
                             f"{', '.join(pyvirtualcam.camera.BACKENDS)} or leave it unset")
         self.backend, self.device = backend, device
-        self.camera, self.lock = None, None
+        self.camera, self.lock, self.readers = None, None, None
 
     def open(self, width: int, height: int, fps: float) -> None:
         import pyvirtualcam
@@ -68,11 +69,19 @@ class VirtualCamSink(Sink):
             raise
         log.info("virtual camera: %s via %s, %dx%d @ %g fps", self.camera.device,
                  self.camera.backend, width, height, fps)
+        self.readers = watch_readers(self.camera.device)
+
+    @property
+    def watched(self) -> bool:
+        return self.readers is None or self.readers.watched
 
     def write(self, frame: np.ndarray, source_frame: np.ndarray) -> None:
         self.camera.send(np.ascontiguousarray(frame))
 
     def close(self, complete: bool = True) -> None:
+        if self.readers is not None:
+            self.readers.close()
+            self.readers = None
         if self.camera is not None:
             self.camera.close()
             self.camera = None
