@@ -17,7 +17,7 @@ setup(
         "onnxruntime>=1.17",
         "pyvirtualcam>=0.11",
         "pyyaml>=6",
-        "av>=12",
+        "av>=18.1",  # 18.1: Stream.set_display_rotation keeps a video's rotation
         "pydantic>=2.5",
         "tqdm>=4.60",
         "platformdirs>=3",

@@ -2,7 +2,7 @@
 
     vcam-sr --source 0                       camera 0 -> 2x -> virtual camera
     vcam-sr --source test --sink window      built-in test pattern, preview window
-    vcam-sr --source talk.mp4 --sink file:talk_2x.mp4 --no-realtime
+    vcam-sr upscale talk.mp4                 a whole video (sound kept) or image -> talk_2x.mp4
     vcam-sr tray                             the system-tray app (pip install 'vcam-sr[tray]')
     vcam-sr doctor                           why the camera does not show up in a call app
     vcam-sr models                           the shipped models, and which one auto picks here
@@ -23,8 +23,8 @@ EPILOG = """sources: a camera index (0, 1, ...), 'test' (moving test pattern), '
 'screen:X,Y,W,H' (what you see, e.g. the call you receive), a video file or a stream URL.
 sinks (repeat --sink for several): virtualcam, window, file:PATH.mp4, null.
 Options not given here come from --config (see config.yaml for every key), then the defaults.
-Other commands: 'vcam-sr tray', 'doctor', 'models', 'bench', 'build-engine', 'autostart'
-(each with --help)."""
+Other commands: 'vcam-sr upscale', 'tray', 'doctor', 'models', 'bench', 'build-engine',
+'autostart' (each with --help)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 SUBCOMMANDS = {"models": "vcam_sr.models_command", "bench": "vcam_sr.bench",
                "build-engine": "vcam_sr.build_engine_command", "autostart": "vcam_sr.autostart",
-               "tray": "vcam_sr.tray", "doctor": "vcam_sr.doctor"}
+               "tray": "vcam_sr.tray", "doctor": "vcam_sr.doctor", "upscale": "vcam_sr.upscale_command"}
 # Ctrl-C, kill, and a closed terminal: each stops the run cleanly with the shell's exit code.
 STOP_SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)] + (
     [(signal.SIGHUP, 129)] if hasattr(signal, "SIGHUP") else [])
@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             command = importlib.import_module(SUBCOMMANDS[argv[0]]).main
             if stopped_by:
                 raise StartupInterrupted
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            for sig, code in STOP_SIGNALS:  # a subcommand cleans up as it unwinds, then exits 130
+                signal.signal(sig, signal.default_int_handler)
             return command(argv[1:])
         return run(argv, stopped_by)
     except VcamError as exc:

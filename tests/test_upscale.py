@@ -1,0 +1,121 @@
+"""`vcam-sr upscale`: whole videos with their sound, images, folders that resume."""
+import signal
+import subprocess
+import sys
+import time
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO, assert_clean_error, real_frames, run_cli
+
+
+def clip_with_sound(path, frames=50, rotation=0, size=(96, 64)):
+    """H.264 video (optionally rotated) plus a 2 s AAC tone, as a phone or a call recorder writes."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = *size, "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
+        audio = out.add_stream("aac", rate=44100)
+        audio.layout = "mono"
+        for i, picture in enumerate(real_frames(frames, *size)):
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        tone = (0.3 * np.sin(np.arange(44100 * frames // 25) / 20)).astype(np.float32)[None]
+        for k in range(0, tone.shape[1], 1024):
+            sound = av.AudioFrame.from_ndarray(tone[:, k:k + 1024], format="fltp", layout="mono")
+            sound.sample_rate, sound.pts = 44100, k
+            out.mux(audio.encode(sound))
+        out.mux(video.encode(None))
+        out.mux(audio.encode(None))
+    return path
+
+
+def streams(path):
+    with av.open(str(path)) as c:
+        info = {s.type: (s.frames, float(s.duration * s.time_base)) for s in c.streams}
+        sound = [bytes(p) for p in c.demux(audio=0) if p.dts is not None]
+    with av.open(str(path)) as c:
+        first = next(c.decode(video=0))
+    return info, sound, first
+
+
+def test_a_video_comes_out_2x_with_every_audio_packet_and_its_rotation(tmp_path):
+    src = clip_with_sound(tmp_path / "talk.mp4", rotation=90)
+    proc = run_cli("upscale", str(src), "--backend", "bicubic")
+    assert proc.returncode == 0, proc.stderr
+    assert "x realtime" in proc.stdout
+    (info_in, sound_in, first_in), (info_out, sound_out, first_out) = streams(src), streams(tmp_path / "talk_2x.mp4")
+    assert (first_out.width, first_out.height) == (2 * first_in.width, 2 * first_in.height)
+    assert info_out["video"][0] == info_in["video"][0] == 50
+    assert sound_out == sound_in  # copied, not re-encoded
+    assert abs(info_out["video"][1] - info_in["video"][1]) <= 1024 / 44100
+    assert first_out.rotation == first_in.rotation == 90
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
+def test_images_come_out_2x_in_the_same_type(tmp_path, suffix):
+    src = tmp_path / f"photo{suffix}"
+    Image.fromarray(real_frames(1, 80, 60)[0]).save(src)
+    proc = run_cli("upscale", str(src), "--model", "fast-clean")
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(tmp_path / f"photo_2x{suffix}") as out:
+        assert out.size == (160, 120) and out.format == Image.open(src).format
+
+
+def test_png_alpha_is_kept(tmp_path):
+    rgba = np.dstack([real_frames(1, 40, 30)[0], np.full((30, 40), 128, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "logo.png")
+    assert run_cli("upscale", str(tmp_path / "logo.png"), "--backend", "bicubic").returncode == 0
+    out = np.asarray(Image.open(tmp_path / "logo_2x.png"))
+    assert out.shape == (60, 80, 4) and abs(int(out[..., 3].mean()) - 128) <= 1
+
+
+def test_an_interrupted_folder_run_resumes_doing_each_file_once(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    clip_with_sound(folder / "a_first.mp4", frames=10)
+    clip_with_sound(folder / "b_long.mp4", frames=250, size=(320, 192))
+    Image.fromarray(real_frames(1, 64, 48)[0]).save(folder / "c_photo.png")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "vcam_sr.cli", "upscale", str(folder), "-o", str(out),
+               "--model", "balanced", "--threads", "1"]
+    proc = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "a_first_2x.mp4").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # now inside the long clip
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert "b_long.mp4: its output was not written" in proc.stderr.read()
+    assert sorted(p.name for p in out.iterdir()) == ["a_first_2x.mp4"]  # no partial file either
+    first_done = (out / "a_first_2x.mp4").stat().st_mtime_ns
+
+    again = subprocess.run(command[:-4] + ["--backend", "bicubic"], cwd=REPO, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "skipping a_first.mp4" in again.stderr and "done: 2 file(s)" in again.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["a_first_2x.mp4", "b_long_2x.mp4", "c_photo_2x.png"]
+    assert (out / "a_first_2x.mp4").stat().st_mtime_ns == first_done
+
+
+@pytest.mark.parametrize("args, words", [
+    (["{tmp}/missing.mp4"], ["does not exist"]),
+    (["{tmp}/notes.txt"], ["neither a video", "nor an image"]),
+    (["{tmp}/broken.mp4"], ["not a readable video"]),
+    (["{tmp}/photo.png", "-o", "{tmp}/photo.jpg"], ["keep their type", "photo_2x.png"]),
+    (["{tmp}/photo.png", "-o", "{tmp}/photo.png"], ["is the input"]),
+    (["{tmp}/photo.png", "--crf", "99"], ["--crf"]),
+])
+def test_bad_upscale_input_gets_one_sentence(tmp_path, args, words):
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 500)
+    Image.fromarray(real_frames(1, 32, 24)[0]).save(tmp_path / "photo.png")
+    before = (tmp_path / "photo.png").read_bytes()
+    assert_clean_error(run_cli("upscale", *[a.replace("{tmp}", str(tmp_path)) for a in args]), *words)
+    assert (tmp_path / "photo.png").read_bytes() == before
+    assert not list(tmp_path.glob(".*partial*"))
