@@ -8,7 +8,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["vcam_sr*", "engine_build*", "training*"]),
-    package_data={"vcam_sr.models": ["*.onnx", "*.pt", "*.json"], "training": ["configs/*.yaml"]},
+    package_data={"vcam_sr.models": ["*.onnx", "*.pt", "*.json"], "vcam_sr.web": ["index.html"],
+                  "training": ["configs/*.yaml"]},
     install_requires=[
         "numpy>=1.24",
         # The contrib build of OpenCV 4.x (a superset of opencv-python): `vcam-sr bench --peers`
@@ -31,11 +32,14 @@ setup(
                   "scikit-image>=0.22", "pillow>=10", "tensorboard>=2.14"],
         # Qt's tray icon: a real menu on Linux, Windows and macOS from pip alone (see README).
         "tray": ["PySide6-Essentials>=6.5"],
+        # The local web page: Flask for the app, waitress to serve it.
+        "web": ["flask>=3", "waitress>=3"],
         # TensorRT-RTX from PyPI; standard TensorRT comes from NVIDIA's index (see README).
         "trt": ["tensorrt-rtx-cu12", "cuda-python>=12.6", "onnx>=1.15", "onnxconverter-common>=1.14"],
         "dev": ["pytest>=8", "torch==2.13.0", "onnx>=1.15", "onnxscript>=0.1",
                 "onnxconverter-common>=1.14", "scikit-image>=0.22", "pillow>=10", "tensorboard>=2.14",
-                "tensorrt-rtx-cu12", "PySide6-Essentials>=6.5"],
+                "tensorrt-rtx-cu12", "PySide6-Essentials>=6.5", "flask>=3", "waitress>=3",
+                "playwright>=1.40", "requests>=2.28"],
     },
     entry_points={"console_scripts": ["vcam-sr=vcam_sr.cli:main"]},
 )

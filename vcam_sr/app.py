@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Sequence
 from vcam_sr.config import Config
 from engine_build.errors import VcamError
 from engine_build.atomic import same_file
 from vcam_sr.locations import local_file
 from vcam_sr.pipeline import Pipeline
-from vcam_sr.sinks import open_sink
+from vcam_sr.sinks import Sink, open_sink
 from vcam_sr.sources import open_source
 from vcam_sr.upscalers import create_upscaler
 
@@ -30,14 +31,15 @@ def _never_ends(cfg: Config) -> bool:
     return cfg.loop or local_file(cfg.source) is None and "://" not in str(cfg.source)
 
 
-def build_pipeline(cfg: Config, realtime: bool = True) -> Pipeline:
-    """Open source, upscaler and sinks as configured; closes what was opened if a later part fails."""
+def build_pipeline(cfg: Config, realtime: bool = True, extra_sinks: Sequence[Sink] = ()) -> Pipeline:
+    """Open source, upscaler and sinks as configured (plus `extra_sinks`, such as the web page's
+    preview); closes what was opened if a later part fails."""
     _check_outputs(cfg)
     if not realtime and cfg.frames is None and _never_ends(cfg):
         raise VcamError(f"source {cfg.source}{' looped' if cfg.loop else ''} never ends, so a "
                         "--no-realtime run of it could never finish; give --frames N")
     sinks = [open_sink(s, cfg.virtualcam.backend, cfg.virtualcam.device, cfg.window.side_by_side,
-                       realtime, cfg.overwrite, cfg.keep_partial) for s in cfg.sinks]
+                       realtime, cfg.overwrite, cfg.keep_partial) for s in cfg.sinks] + list(extra_sinks)
     cam = cfg.camera
     source = open_source(cfg.source, cam.width, cam.height, cam.fps, cam.mjpg, cfg.loop,
                          cfg.degrade, cfg.degrade_jpeg, realtime, cfg.reconnect)

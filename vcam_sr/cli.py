@@ -3,6 +3,7 @@
     vcam-sr --source 0                       camera 0 -> 2x -> virtual camera
     vcam-sr --source test --sink window      built-in test pattern, preview window
     vcam-sr upscale talk.mp4                 a whole video (sound kept) or image -> talk_2x.mp4
+    vcam-sr web                              a local page: upload, compare, download, live view
     vcam-sr tray                             the system-tray app (pip install 'vcam-sr[tray]')
     vcam-sr doctor                           why the camera does not show up in a call app
     vcam-sr models                           the shipped models, and which one auto picks here
@@ -23,7 +24,7 @@ EPILOG = """sources: a camera index (0, 1, ...), 'test' (moving test pattern), '
 'screen:X,Y,W,H' (what you see, e.g. the call you receive), a video file or a stream URL.
 sinks (repeat --sink for several): virtualcam, window, file:PATH.mp4, null.
 Options not given here come from --config (see config.yaml for every key), then the defaults.
-Other commands: 'vcam-sr upscale', 'tray', 'doctor', 'models', 'bench', 'build-engine',
+Other commands: 'vcam-sr upscale', 'web', 'tray', 'doctor', 'models', 'bench', 'build-engine',
 'autostart' (each with --help)."""
 
 
@@ -78,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 SUBCOMMANDS = {"models": "vcam_sr.models_command", "bench": "vcam_sr.bench",
                "build-engine": "vcam_sr.build_engine_command", "autostart": "vcam_sr.autostart",
-               "tray": "vcam_sr.tray", "doctor": "vcam_sr.doctor", "upscale": "vcam_sr.upscale_command"}
+               "tray": "vcam_sr.tray", "doctor": "vcam_sr.doctor", "upscale": "vcam_sr.upscale_command",
+               "web": "vcam_sr.web"}
 # Ctrl-C, kill, and a closed terminal: each stops the run cleanly with the shell's exit code.
 STOP_SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)] + (
     [(signal.SIGHUP, 129)] if hasattr(signal, "SIGHUP") else [])

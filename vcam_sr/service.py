@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Sequence
 
 from engine_build.errors import VcamError
 from vcam_sr.app import build_pipeline
 from vcam_sr.config import Config
 from vcam_sr.pipeline import Pipeline
+from vcam_sr.sinks import Sink
 from vcam_sr.sources import open_source
 from vcam_sr.upscalers import create_upscaler
 
@@ -18,8 +20,9 @@ STOPPED, STARTING, RUNNING, ERROR = "stopped", "starting", "running", "error"
 
 
 class Controller:
-    def __init__(self, cfg: Config):
-        self.cfg = cfg
+    def __init__(self, cfg: Config, extra_sinks: Sequence[Sink] = ()):
+        """`extra_sinks` join the configured ones on every start (the web page's preview)."""
+        self.cfg, self.extra_sinks = cfg, list(extra_sinks)
         self.state, self.error = STOPPED, None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -99,7 +102,7 @@ class Controller:
 
     def _run(self) -> None:
         try:
-            pipeline = build_pipeline(self.cfg, realtime=True)
+            pipeline = build_pipeline(self.cfg, realtime=True, extra_sinks=self.extra_sinks)
         except VcamError as exc:
             self.report_error(str(exc))
             return

@@ -78,8 +78,11 @@ def _rotation(src: Path) -> float:
 
 
 def upscale_video(src: Path, dst: Path, make_upscaler: Callable[[tuple[int, int], float], Upscaler],
-                  crf: int = 18, codec: str = "h264", progress: bool = True) -> Done:
-    """Decode, upscale every frame with the same timestamps, encode; copy every other stream."""
+                  crf: int = 18, codec: str = "h264", progress: bool = True,
+                  on_frame: Callable[[int, int | None], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> Done:
+    """Decode, upscale every frame with the same timestamps, encode; copy every other stream.
+    `on_frame(done, total)` follows progress; `should_stop()` true abandons the file."""
     start = time.monotonic()
     try:
         container = av.open(str(src))
@@ -122,6 +125,11 @@ def upscale_video(src: Path, dst: Path, make_upscaler: Callable[[tuple[int, int]
                         out.mux(encoder.encode(up))
                         frames += 1
                         bar.update(1)
+                        if on_frame:
+                            on_frame(frames, video.frames or None)
+                        if should_stop and should_stop():
+                            raise VcamError("vcam-sr stopped while this video was being upscaled; "
+                                            "start it again")
                 out.mux(encoder.encode(None))
                 bar.close()
                 duration = float(video.duration * video.time_base) if video.duration else frames / fps
