@@ -77,6 +77,7 @@ def test_auto_on_a_machine_without_nvidia_never_imports_torch():
     assert imports_torch("auto") == ["onnxruntime", "False"]
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif("CUDAExecutionProvider" not in ort_providers(), reason="no CUDA execution provider here")
 def test_onnxruntime_cuda_provider_on_a_real_gpu():
     frame = np.zeros((36, 64, 3), np.uint8)

@@ -143,6 +143,7 @@ def test_tensorrt_backend_without_a_gpu_is_a_clear_error():
                        "tensorrt", "GPU")
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not tensorrt_ready(), reason="needs a CUDA GPU with TensorRT and cuda-python")
 def test_tensorrt_backend_on_a_real_gpu_matches_the_cpu():
     frame = real_frames(1, 320, 180)[0]
@@ -159,6 +160,7 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not _cuda(), reason="needs torch with a CUDA GPU")
 def test_torch_cuda_backend_with_graphs_matches_the_cpu():
     frames = real_frames(3, 320, 180)

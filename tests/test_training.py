@@ -210,3 +210,17 @@ def test_context_degrades_a_larger_region_then_cuts_it_away(tiny_data):
     assert lr.shape == (4, 3, 24, 24) and hr.shape == (4, 3, 48, 48)
     down = torch.nn.functional.avg_pool2d(hr, 2)
     assert (lr - down).abs().mean() < 0.06  # still the centre of the same region
+
+
+def test_crop_bank_is_made_by_worker_processes_and_trains(tmp_path, tiny_data):
+    from training.data import CropBank
+
+    pool = load_hr_pool(tiny_data / "train", 4, 48 + 2 * 16)
+    bank = CropBank(pool, 24, {"clean": 0.3, "call": 0.7}, seed=1, context=8, size=40, workers=2,
+                    device=torch.device("cpu"), chunk=16)
+    assert bank.lr.shape == (40, 3, 24, 24) and bank.lr.dtype == torch.uint8 and bank.hr.shape == (40, 3, 48, 48)
+    lr, hr = bank.batch(8)
+    assert lr.shape == (8, 3, 24, 24) and (lr - torch.nn.functional.avg_pool2d(hr, 2)).abs().mean() < 0.06
+    assert len({bytes(bank.lr[i].numpy()) for i in range(40)}) == 40  # each worker drew its own crops
+    cfg = tiny_config(tmp_path, tiny_data, steps=4, val_every=4, ckpt_every=4)
+    assert train.main(["--config", str(cfg), "--out", str(tmp_path / "run"), "--set", "data.bank=32"]) == 0

@@ -123,6 +123,47 @@ class PatchSampler:
         return lr.contiguous(), hr.contiguous()
 
 
+_BANK_SOURCE: dict = {}  # what forked bank workers sample from (shared by fork, never pickled)
+
+
+def _bank_chunk(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    seed, count = args
+    torch.set_num_threads(1)
+    src = _BANK_SOURCE
+    lr, hr = PatchSampler(src["pool"], src["lr_patch"], src["mix"], seed, src["context"]).batch(count)
+    to_u8 = lambda t: (t * 255).round().byte().numpy()  # noqa: E731  (exact: both were 8-bit)
+    return to_u8(lr), to_u8(hr)
+
+
+class CropBank:
+    """Degraded (LR, HR) crops made once, by worker processes on every core, and kept as uint8
+    tensors on the training device, so a fast GPU never waits for the CPU's codec round trips.
+    Each batch is a random draw from the bank, flipped and rotated afresh."""
+
+    def __init__(self, pool: list[np.ndarray], lr_patch: int, mix: dict | None, seed: int,
+                 context: int, size: int, workers: int, device: torch.device, chunk: int = 64):
+        import multiprocessing
+
+        _BANK_SOURCE.update(pool=pool, lr_patch=lr_patch, mix=mix, context=context)
+        jobs = [(seed * 100_003 + i, min(chunk, size - i * chunk)) for i in range(-(-size // chunk))]
+        with multiprocessing.get_context("fork").Pool(max(1, workers)) as workers_pool:
+            parts = workers_pool.map(_bank_chunk, jobs)
+        self.lr = torch.from_numpy(np.concatenate([p[0] for p in parts])).to(device)
+        self.hr = torch.from_numpy(np.concatenate([p[1] for p in parts])).to(device)
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        log.info("crop bank: %d crops made by %d processes, %.0f MB on %s", len(self.lr), workers,
+                 (self.lr.numel() + self.hr.numel()) / 2**20, device)
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(len(self.lr), (size,), generator=self.generator).to(self.lr.device)
+        lr, hr = self.lr[idx].float() / 255, self.hr[idx].float() / 255
+        flips, turns = torch.randint(2, (2,), generator=self.generator), int(torch.randint(4, (1,)))
+        dims = [d for d, f in zip((2, 3), flips) if f]
+        if dims:
+            lr, hr = lr.flip(dims), hr.flip(dims)
+        return torch.rot90(lr, turns, (2, 3)).contiguous(), torch.rot90(hr, turns, (2, 3)).contiguous()
+
+
 def load_val_set(root: str | Path, name: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """[(image name, LR uint8, HR uint8)] from ROOT/NAME/{LR_x2,HR}."""
     lr_dir, hr_dir = Path(root, name, "LR_x2"), Path(root, name, "HR")

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ from engine_build.networks import (Discriminator, build_generator, generator_fro
                                    preset_args, strip_compile_prefix, warm_start)
 from training import losses
 from training.clips import ClipSet
-from training.data import PatchSampler, load_hr_pool, load_val_set
+from training.data import CropBank, PatchSampler, load_hr_pool, load_val_set
 from training.evaluate import score_sets, torch_upscaler
 from engine_build.atomic import atomic_path
 
@@ -79,7 +80,7 @@ def load_config(path: str, overrides: list[str]) -> dict:
 
 def check_ranges(cfg: dict) -> None:
     """Values that would end in a traceback or a run that does nothing, named before any work."""
-    for key, least in (("data.batch", 1), ("data.lr_patch", 8), ("data.context", 0),
+    for key, least in (("data.batch", 1), ("data.lr_patch", 8), ("data.context", 0), ("data.bank", 0),
                        ("train.steps", 0), ("gan.steps", 0), ("train.val_every", 1),
                        ("train.ckpt_every", 1), ("train.log_every", 1)):
         section, name = key.split(".")
@@ -124,6 +125,9 @@ def main(argv=None) -> int:
     ap.add_argument("--set", nargs="*", default=[], metavar="[SECTION.]KEY=VALUE",
                     help="override config values, e.g. train.steps=100 data.batch=8 seed=7")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--max-minutes", type=float, help="end by this wall time (a lent GPU's lane): the "
+                                                      "learning rate decays by time or steps, whichever "
+                                                      "is further along, and the run ends validated")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -164,8 +168,13 @@ def main(argv=None) -> int:
         val_clips = (ClipSet(data_cfg["val_clips"], data_cfg["val_conditions"],
                              data_cfg["val_clip_frames"], with_flicker=False)
                      if data_cfg["val_clips"] else None)
-        sampler = PatchSampler(pool, data_cfg["lr_patch"], data_cfg["degradation"], cfg["seed"] + rank,
-                               data_cfg["context"])
+        if data_cfg["bank"]:  # a fast GPU: crops made up front on every core, kept on the GPU
+            sampler = CropBank(pool, data_cfg["lr_patch"], data_cfg["degradation"], cfg["seed"] + rank,
+                               data_cfg["context"], data_cfg["bank"], max(1, (os.cpu_count() or 2) - 1),
+                               device)
+        else:
+            sampler = PatchSampler(pool, data_cfg["lr_patch"], data_cfg["degradation"], cfg["seed"] + rank,
+                                   data_cfg["context"])
         pixel = losses.pixel_loss(train_cfg["pixel_loss"], train_cfg["loss_on"]).to(device)
         vgg = None
         if gan_cfg["steps"] > 0:
@@ -235,12 +244,17 @@ def main(argv=None) -> int:
     # ---- loop ------------------------------------------------------------------------------
     total = train_cfg["steps"] + gan_cfg["steps"]
     bar = tqdm(total=total, initial=step, disable=not is_main, unit="step", dynamic_ncols=True)
+    started, max_s = time.monotonic(), (args.max_minutes or 0) * 60
     while step < total:
         gan_phase = step >= train_cfg["steps"]
+        by_time = int(train_cfg["steps"] * (time.monotonic() - started) / max_s) if max_s else 0
+        if max_s and by_time >= train_cfg["steps"] and total > step + 1:
+            total = step + 1  # time is up: one last step, then validate and save
         if gan_phase:
             lr = gan_cfg["lr"]
         else:
-            lr = lr_at(step, train_cfg["steps"], train_cfg["lr"], train_cfg["min_lr"], train_cfg["warmup"])
+            lr = lr_at(max(step, by_time), train_cfg["steps"], train_cfg["lr"], train_cfg["min_lr"],
+                       train_cfg["warmup"])
         for group in opt_g.param_groups:
             group["lr"] = lr
         lr_img, hr_img = (t.to(device, memory_format=torch.channels_last, non_blocking=True)
