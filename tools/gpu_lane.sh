@@ -6,7 +6,10 @@
 # imported from here (no install step that would look for a network).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-if ls .whl/*.whl >/dev/null 2>&1; then
+if [[ " $* " == *" --dry-run "* ]]; then  # the wheels are for the device's Python 3.12
+    echo "[lane] dry run: carried wheels (if any) are not installed here"
+    export PYTHONPATH="$PWD"
+elif ls .whl/*.whl >/dev/null 2>&1; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl || exit 1
     export PYTHONPATH="/tmp/site:$PWD"
