@@ -94,3 +94,17 @@ def test_doctor_names_each_problem_with_its_fix():
         assert part in out, out
     if "virtual cameras: none" in out:  # as on these machines
         assert "sudo modprobe v4l2loopback devices=1 exclusive_caps=1" in out
+
+
+def test_a_stop_while_the_pipeline_is_still_loading_calls_the_run_off():
+    """Start then Stop at once (a double click in the tray): the run must not go on unseen."""
+    controller = Controller(load_config(None, {"source": "test", "camera.width": 96, "camera.height": 64,
+                                               "sinks": ["null"], "model": "fast",
+                                               "backend": "onnxruntime"}))
+    controller.start()
+    assert controller.status()["state"] == "starting"
+    started = time.monotonic()
+    controller.stop()
+    assert time.monotonic() - started < 10
+    assert controller.status()["state"] == "stopped"
+    assert wait_for(lambda: our_threads() == [], 5), our_threads()

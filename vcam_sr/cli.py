@@ -91,24 +91,29 @@ class StartupInterrupted(Exception):
 
 
 def run(argv: list[str], stopped_by: list[int]) -> int:
-    """The live or file pipeline. `stopped_by` collects the exit codes of the signals that
-    arrived (130 Ctrl-C, 143 SIGTERM); during start-up they are only noted, and acted on once
-    everything is loaded, so no import or device open is cut in half."""
-    from vcam_sr.app import build_pipeline
+    """The live or file pipeline, through the same Controller as the tray and the web page.
+    `stopped_by` collects the exit codes of the signals that arrived (130 Ctrl-C, 143 SIGTERM).
+    Loading happens in the controller's thread, which a signal never interrupts: a stop asked
+    meanwhile calls the run off once loaded, so no import or device open is cut in half."""
     from vcam_sr.config import load_config
+    from vcam_sr.service import ERROR, Controller
 
     args = vars(build_parser().parse_args(argv))
     config_path, realtime = args.pop("config"), args.pop("realtime")
     cfg = load_config(config_path, {k: v for k, v in args.items() if v is not None})
     logging.getLogger().setLevel(cfg.log_level.upper())
-    pipeline = build_pipeline(cfg, realtime=realtime)
+    controller = Controller(cfg, realtime=realtime, log_errors=False)
+    for sig, code in STOP_SIGNALS:  # loading happens in the controller's thread: stopping is safe
+        signal.signal(sig, lambda *_, code=code: (stopped_by.append(code), controller.request_stop()))
     if stopped_by:
-        pipeline.close()
         raise StartupInterrupted
-    for sig, code in STOP_SIGNALS:
-        signal.signal(sig, lambda *_, code=code: (stopped_by.append(code), pipeline.stop()))
-    with pipeline:
-        pipeline.run()
+    controller.start()
+    controller.wait()
+    if controller.state == ERROR:
+        raise VcamError(controller.error)
+    pipeline = controller.last_run
+    if stopped_by and pipeline.stats.frames == 0:
+        raise StartupInterrupted
     log = logging.getLogger("vcam_sr")
     if pipeline.interrupted and not realtime:
         total = pipeline.max_frames or getattr(pipeline.source, "frame_count", None)

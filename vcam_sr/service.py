@@ -20,14 +20,20 @@ STOPPED, STARTING, RUNNING, ERROR = "stopped", "starting", "running", "error"
 
 
 class Controller:
-    def __init__(self, cfg: Config, extra_sinks: Sequence[Sink] = ()):
-        """`extra_sinks` join the configured ones on every start (the web page's preview)."""
+    def __init__(self, cfg: Config, extra_sinks: Sequence[Sink] = (), realtime: bool = True,
+                 log_errors: bool = True):
+        """`extra_sinks` join the configured ones on every start (the web page's preview).
+        `realtime=False` converts a file as fast as possible, every frame; `log_errors=False`
+        is for a caller that prints the error sentence itself (the command line)."""
         self.cfg, self.extra_sinks = cfg, list(extra_sinks)
+        self.realtime, self.log_errors = realtime, log_errors
         self.state, self.error = STOPPED, None
+        self.last_run: Pipeline | None = None  # the latest start's pipeline, kept after it ends
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pipeline: Pipeline | None = None
         self._ready = threading.Event()
+        self._stop_asked = threading.Event()
 
     # -- the API ----------------------------------------------------------------------------
     def start(self, wait: bool = False) -> None:
@@ -38,22 +44,37 @@ class Controller:
                 return
             self.state, self.error = STARTING, None
             self._ready.clear()
+            self._stop_asked.clear()
             self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
             self._thread.start()
         if wait:
             self._ready.wait()
 
     def stop(self, timeout: float = 20.0) -> None:
-        """Stop and release camera, model and sinks; returns when they are released."""
-        with self._lock:
-            thread, pipeline = self._thread, self._pipeline
-        if pipeline is not None:
-            pipeline.stop()
+        """Stop and release camera, model and sinks; returns when they are released (or after
+        `timeout`). A start still loading is called off."""
+        self.request_stop()
+        thread = self._thread
         if thread is not None:
             thread.join(timeout)
         with self._lock:
-            if self.state != ERROR:
+            if self.state != ERROR and (thread is None or not thread.is_alive()):
                 self.state = STOPPED
+
+    def request_stop(self) -> None:
+        """Ask the pipeline to stop and return at once; takes no lock, so a signal handler may
+        call it. `_run` checks the flag after publishing its pipeline, so no stop is missed."""
+        self._stop_asked.set()
+        pipeline = self._pipeline
+        if pipeline is not None:
+            pipeline.stop()
+
+    def wait(self) -> None:
+        """Block until the pipeline ends: its file or `frames` done, stopped, or failed."""
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join()
 
     def switch_source(self, spec: int | str) -> None:
         """Read from another camera, file, stream, the screen or the test pattern."""
@@ -102,7 +123,7 @@ class Controller:
 
     def _run(self) -> None:
         try:
-            pipeline = build_pipeline(self.cfg, realtime=True, extra_sinks=self.extra_sinks)
+            pipeline = build_pipeline(self.cfg, realtime=self.realtime, extra_sinks=self.extra_sinks)
         except VcamError as exc:
             self.report_error(str(exc))
             return
@@ -111,7 +132,13 @@ class Controller:
             self.report_error(f"could not start ({type(exc).__name__}: {exc})")
             return
         with self._lock:
-            self._pipeline, self.state = pipeline, RUNNING
+            self.last_run, self._pipeline, self.state = pipeline, pipeline, RUNNING
+        if self._stop_asked.is_set():  # stopped while it was loading: release it, run nothing
+            with self._lock:
+                self._pipeline, self.state = None, STOPPED
+            pipeline.close()
+            self._ready.set()
+            return
         self._ready.set()
         try:
             with pipeline:
@@ -129,7 +156,8 @@ class Controller:
 
     def report_error(self, message: str) -> None:
         """Put the service in the error state with `message` (status() shows it)."""
-        log.error("%s", message)
+        if self.log_errors:
+            log.error("%s", message)
         with self._lock:
             self.state, self.error = ERROR, message
         self._ready.set()
