@@ -66,6 +66,7 @@ def test_upload_an_image_follow_it_download_it_and_compare(server, browser, tmp_
     Image.fromarray(real_frames(1, 120, 80)[0]).save(photo)
     page = browser.new_page()
     page.goto(base)
+    keep(page, "web-upload.png")
     page.set_input_files("#file", str(photo))
     page.wait_for_selector("#download:not([hidden])", timeout=30000)
     assert page.eval_on_selector("#bar", "b => b.value") == 1
