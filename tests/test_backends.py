@@ -59,6 +59,14 @@ def test_auto_picks_onnxruntime_on_a_cpu_machine(caplog):
     assert ort_providers()[-1] == "CPUExecutionProvider"
 
 
+def test_with_model_auto_the_log_names_the_chosen_model_s_providers_and_threads(caplog):
+    caplog.set_level("INFO")
+    with create_upscaler("onnxruntime", "auto", threads=2, fps=30.0) as up:
+        up.upscale(np.zeros((36, 64, 3), np.uint8))
+    chosen = [r.getMessage() for r in caplog.records if r.getMessage().startswith("model ")]
+    assert chosen and "providers ['CPUExecutionProvider'], threads 2" in chosen[0], chosen
+
+
 def imports_torch(backend: str) -> list[str]:
     """[backend that ran, whether torch got imported] for --model auto in a fresh interpreter."""
     code = (f"import sys, numpy, vcam_sr; up = vcam_sr.create_upscaler({backend!r}, 'auto'); "

@@ -189,6 +189,25 @@ def test_truncated_video_is_converted_as_far_as_it_goes_with_a_warning(tmp_path)
     assert "truncated" in proc.stderr and f"after {written} of the 40 frames" in proc.stderr
 
 
+def test_a_video_with_no_decodable_frame_is_an_error_not_an_empty_success(tmp_path):
+    import av
+
+    good = tmp_path / "good.mp4"
+    with av.open(str(good), "w", options={"movflags": "faststart"}) as container:  # index first
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for f in real_frames(10, 96, 64):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        container.mux(stream.encode(None))
+    data = good.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: data.index(b"mdat") + 64])  # the index, then not even one whole frame
+    out = tmp_path / "o.mp4"
+    proc = run_cli("--source", str(cut), "--sink", f"file:{out}", "--no-realtime", "--backend", "bicubic")
+    assert_clean_error(proc, "no frame of", "could be decoded, so nothing was written")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4", "good.mp4"]
+
+
 @pytest.mark.parametrize("args, words", [
     (["--source", "99999999999"], ["camera index 99999999999", "0 to 255"]),
     (["--source", "test", "--no-realtime"], ["never ends", "--frames"]),

@@ -141,6 +141,34 @@ def test_an_interrupted_conversion_exits_non_zero_and_leaves_no_output(tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]  # no output, no temporary
 
 
+def test_a_stop_after_the_last_frame_does_not_mark_a_finished_run_interrupted():
+    """A late Ctrl-C, during the final flush, must not call a complete file unfinished."""
+    with Pipeline(TestPatternSource(64, 36, realtime=False), BicubicUpscaler(), [NullSink()],
+                  max_frames=5, realtime=False) as pipeline:
+        pipeline.run()
+        pipeline.stop()
+    assert pipeline.finished and not pipeline.interrupted
+
+
+def test_a_ctrl_c_just_before_the_controller_starts_still_stops_the_run(tmp_path):
+    """The signal is delivered at that exact point by wrapping Controller.start (which then runs
+    as it is): before the fix, start() cleared the stop and the whole file was written, exit 0."""
+    out = tmp_path / "o.mp4"
+    code = ("import os, signal, sys\n"
+            "from vcam_sr import cli, service\n"
+            "start = service.Controller.start\n"
+            "def signalled(self, wait=False):\n"
+            "    os.kill(os.getpid(), signal.SIGINT)\n"
+            "    return start(self, wait)\n"
+            "service.Controller.start = signalled\n"
+            "sys.exit(cli.main(sys.argv[1:]))\n")
+    proc = subprocess.run([sys.executable, "-c", code, "--source", "test", "--frames", "100000",
+                           "--no-realtime", "--backend", "bicubic", "--sink", f"file:{out}"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in proc.stderr, proc.stderr
+    assert "nothing was run" in proc.stderr and not out.exists()
+
+
 def test_keep_partial_keeps_an_interrupted_conversion_under_a_partial_name(tmp_path):
     proc = start_conversion(tmp_path, "--keep-partial")
     proc.send_signal(signal.SIGINT)

@@ -1,8 +1,11 @@
 """The background service the tray, CLI and web page share: start, stop, switch while running."""
+import shlex
 import subprocess
 import sys
 import threading
 import time
+
+import pytest
 
 from conftest import REPO, assert_clean_error, real_frames, run_cli, write_video
 from vcam_sr.config import load_config
@@ -83,6 +86,15 @@ def test_autostart_writes_and_removes_the_login_entry(tmp_path):
     text = entry.read_text()
     assert "[Desktop Entry]" in text and "vcam_sr.cli tray" in text and sys.executable in text
     assert "autostart is off" in run("off").stdout and not entry.exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the XDG entry is Linux's")
+def test_the_login_entry_quotes_a_python_path_with_a_space():
+    from vcam_sr.autostart import entry_text
+
+    command = ["/home/ann/my venv/bin/python", "-m", "vcam_sr.cli", "tray"]
+    exec_line = next(line for line in entry_text(command).splitlines() if line.startswith("Exec="))
+    assert shlex.split(exec_line[len("Exec="):]) == command
 
 
 def test_doctor_names_each_problem_with_its_fix():

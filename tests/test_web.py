@@ -190,7 +190,8 @@ def start_web(port, jobs):
                              str(jobs), "--model", "balanced"], cwd=REPO, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     for line in proc.stderr:
-        if "vcam-sr web on" in line or time.monotonic() > deadline:
+        assert "Logging error" not in line and time.monotonic() < deadline, line
+        if f"vcam-sr web on http://127.0.0.1:{port}/" in line:
             break
     return proc
 

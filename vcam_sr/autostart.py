@@ -25,15 +25,27 @@ def entry_path() -> Path:
     return config / "autostart/vcam-sr.desktop"
 
 
-def entry_text() -> str:
+def desktop_exec(args: list[str]) -> str:
+    """An Exec= value per the Desktop Entry spec: an argument with a reserved character (a
+    venv path with a space) in double quotes, with \\ " ` $ escaped, and % doubled; then every
+    backslash doubled once more for the string escapes applied before the quoting rule."""
+    def quote(arg: str) -> str:
+        arg = arg.replace("%", "%%")
+        if not any(c in arg for c in ' \t\n"\'\\><~|&;$*?#()`'):
+            return arg
+        return '"' + "".join("\\" + c if c in '"`$\\' else c for c in arg) + '"'
+    return " ".join(quote(a) for a in args).replace("\\", "\\\\")
+
+
+def entry_text(command: list[str] = COMMAND) -> str:
     if sys.platform == "win32":
-        return f'@start "" {subprocess.list2cmdline(COMMAND)}\r\n'
+        return f'@start "" {subprocess.list2cmdline(command)}\r\n'
     if sys.platform == "darwin":
-        return plistlib.dumps({"Label": "io.github.vcam-sr", "ProgramArguments": COMMAND,
+        return plistlib.dumps({"Label": "io.github.vcam-sr", "ProgramArguments": command,
                                "RunAtLoad": True}).decode()
     return ("[Desktop Entry]\nType=Application\nName=vcam-sr\n"
             "Comment=Super-resolution virtual camera (tray)\n"
-            f"Exec={' '.join(COMMAND)}\nX-GNOME-Autostart-enabled=true\n")
+            f"Exec={desktop_exec(command)}\nX-GNOME-Autostart-enabled=true\n")
 
 
 def set_enabled(on: bool) -> Path:

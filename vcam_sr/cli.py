@@ -108,14 +108,16 @@ def run(argv: list[str], stopped_by: list[int]) -> int:
     if stopped_by:
         raise StartupInterrupted
     controller.start()
+    if stopped_by:  # a signal between the check above and start() must still stop it
+        controller.request_stop()
     controller.wait()
     if controller.state == ERROR:
         raise VcamError(controller.error)
     pipeline = controller.last_run
-    if stopped_by and pipeline.stats.frames == 0:
+    if pipeline is None:  # called off while loading
         raise StartupInterrupted
     log = logging.getLogger("vcam_sr")
-    if pipeline.interrupted and not realtime:
+    if not realtime and not pipeline.finished:
         total = pipeline.max_frames or getattr(pipeline.source, "frame_count", None)
         print(f"vcam-sr: error: interrupted after {pipeline.stats.frames}"
               f"{f' of {total}' if total else ''} frames; the conversion did not finish",
@@ -123,6 +125,9 @@ def run(argv: list[str], stopped_by: list[int]) -> int:
         return stopped_by[0] if stopped_by else 1
     if pipeline.interrupted:
         log.info("stopped by the user: %s", pipeline.stats.summary_line())
+    elif not realtime and pipeline.stats.frames == 0:
+        raise VcamError(f"no frame of {cfg.source} could be decoded, so nothing was written; "
+                        "check that the file plays")
     return 0
 
 

@@ -130,8 +130,10 @@ class Pipeline:
             self._new_upscaler = upscaler
 
     def stop(self) -> None:
-        """Ask `run` to finish after the current frame; safe from signal handlers and threads."""
-        self.interrupted = True
+        """Ask `run` to finish after the current frame; safe from signal handlers and threads.
+        A stop after the run has finished (a late Ctrl-C during the final flush) changes nothing."""
+        if not self.finished:
+            self.interrupted = True
         self._stop.set()
 
     def close(self) -> None:

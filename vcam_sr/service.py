@@ -28,7 +28,7 @@ class Controller:
         self.cfg, self.extra_sinks = cfg, list(extra_sinks)
         self.realtime, self.log_errors = realtime, log_errors
         self.state, self.error = STOPPED, None
-        self.last_run: Pipeline | None = None  # the latest start's pipeline, kept after it ends
+        self.last_run: Pipeline | None = None  # the latest run's pipeline (None if called off)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pipeline: Pipeline | None = None
@@ -44,7 +44,8 @@ class Controller:
                 return
             self.state, self.error = STARTING, None
             self._ready.clear()
-            self._stop_asked.clear()
+            self._stop_asked = threading.Event()  # fresh, not clear(): a signal handler may set it
+            self.last_run = None
             self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
             self._thread.start()
         if wait:
@@ -73,8 +74,8 @@ class Controller:
         """Block until the pipeline ends: its file or `frames` done, stopped, or failed."""
         with self._lock:
             thread = self._thread
-        if thread is not None:
-            thread.join()
+        while thread is not None and thread.is_alive():
+            thread.join(0.2)  # in slices: before Python 3.14 a bare join() defers Ctrl-C on Windows
 
     def switch_source(self, spec: int | str) -> None:
         """Read from another camera, file, stream, the screen or the test pattern."""
@@ -132,13 +133,14 @@ class Controller:
             self.report_error(f"could not start ({type(exc).__name__}: {exc})")
             return
         with self._lock:
-            self.last_run, self._pipeline, self.state = pipeline, pipeline, RUNNING
+            self._pipeline, self.state = pipeline, RUNNING
         if self._stop_asked.is_set():  # stopped while it was loading: release it, run nothing
             with self._lock:
                 self._pipeline, self.state = None, STOPPED
             pipeline.close()
             self._ready.set()
             return
+        self.last_run = pipeline
         self._ready.set()
         try:
             with pipeline:

@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     if not jobs:
         print("nothing to do: every output already exists (--overwrite redoes them)")
         return 0
-    # Offline there is no frame budget: auto takes the best model for each input's condition.
+    # Offline auto's budget is a whole second a frame: it takes the best model for each input's condition.
     make = lambda size, fps=1.0: create_upscaler(args.backend, args.model, args.threads, 1.0, size)  # noqa: E731
     start, frames, media, done = time.monotonic(), 0, 0.0, 0
     current = None

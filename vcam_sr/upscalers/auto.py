@@ -139,9 +139,10 @@ class AutoUpscaler(Upscaler):
                                   f"{self.budget_ms:.0f} ms budget for {self.SLOW_FOR:g} s")
 
     def _switch(self, model: ModelInfo, why: str) -> None:
-        if self.current is None or model.name != self.current.name:
-            log.info("model %s (%s): %s", model.name, model.variant, why)
         self._load(model)
+        if self.current is None or model.name != self.current.name:
+            log.info("model %s (%s): %s [%s]", model.name, model.variant, why,
+                     self.loaded[model.name].describe())
         self.current = model
         self.recent.clear()
 

@@ -231,7 +231,7 @@ def main(argv=None) -> int:
                                                    "model": args.model, "backend": args.backend}), [preview])
         controller.start()
     server = WebServer(create_app(queue, preview, controller, token, args.max_mb << 20), args.host, args.port)
-    log.info("vcam-sr web on http://%s:%d/ (jobs in %s)", args.host, server.port, args.jobs_dir)
+    log.info("vcam-sr web on http://%s:%s/ (jobs in %s)", args.host, server.port, args.jobs_dir)
     try:
         server.start().thread.join()
     except KeyboardInterrupt:
