@@ -213,6 +213,7 @@ def test_a_video_with_no_decodable_frame_is_an_error_not_an_empty_success(tmp_pa
     (["--source", "test", "--no-realtime"], ["never ends", "--frames"]),
     (["--source", "test", "--sink", "file:/proc/x.mp4"], ["/proc", "not writable"]),
     (["--source", "test", "--sink", "file:.mp4"], ["without an extension", "out.mp4"]),
+    (["--source", ""], ["source is empty", "camera index"]),
 ])
 def test_more_bad_runs_get_one_sentence(args, words):
     assert_clean_error(run_cli(*args, "--backend", "bicubic", "--frames", "2") if "--no-realtime" not in args
@@ -270,10 +271,12 @@ def test_export_never_writes_over_its_checkpoint_or_an_existing_file(tmp_path):
     (["--set", "train.steps=-1"], ["train.steps", "at least 0"]),
     (["--set", "data.batch=0"], ["data.batch", "at least 1"]),
     (["--config", "{tmp}/list.yaml"], ["data, train and gan"]),
+    (["--config", "{tmp}/broken.yaml"], ["not valid YAML", "line 2, column 1"]),
     (["--out", "{tmp}/afile"], ["is a file"]),
 ])
 def test_train_bad_input_gets_one_sentence(tmp_path, args, words):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    (tmp_path / "broken.yaml").write_text("data: [1, 2\n")
     (tmp_path / "afile").write_text("x")
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     base = {"--config": str(REPO / "training" / "configs" / "fast.yaml"), "--out": str(tmp_path / "run")}

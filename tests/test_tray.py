@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, real_frames, write_video
+from conftest import REPO, assert_clean_error, real_frames, write_video
 from vcam_sr.config import load_config
 from vcam_sr.service import Controller
 
@@ -134,3 +134,12 @@ def test_the_tray_offers_the_doctor_report(qt_app):
     tray = Tray(Controller(load_config(None, {"source": "test", "sinks": ["null"], "backend": "bicubic"})))
     tray.actions["doctor"].trigger()
     assert "Virtual cameras:" in tray.doctor_text and "auto here" in tray.doctor_text
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11 / Wayland sessions are Linux's")
+def test_the_tray_without_a_desktop_session_says_so_instead_of_aborting(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["XDG_STATE_HOME"] = str(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "vcam_sr.cli", "tray", "--source", "test", "--sink", "null"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert_clean_error(proc, "needs a desktop session", "DISPLAY")

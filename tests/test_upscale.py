@@ -110,12 +110,42 @@ def test_an_interrupted_folder_run_resumes_doing_each_file_once(tmp_path):
     (["{tmp}/photo.png", "-o", "{tmp}/photo.jpg"], ["keep their type", "photo_2x.png"]),
     (["{tmp}/photo.png", "-o", "{tmp}/photo.png"], ["is the input"]),
     (["{tmp}/photo.png", "--crf", "99"], ["--crf"]),
+    (["{tmp}/empty"], ["holds no videos", "or images"]),
+    (["{tmp}/photo.png", "{tmp}/notes.txt", "-o", "{tmp}/x.png"], ["several inputs", "looks like a file name"]),
 ])
 def test_bad_upscale_input_gets_one_sentence(tmp_path, args, words):
     (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "empty").mkdir()
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 500)
     Image.fromarray(real_frames(1, 32, 24)[0]).save(tmp_path / "photo.png")
     before = (tmp_path / "photo.png").read_bytes()
     assert_clean_error(run_cli("upscale", *[a.replace("{tmp}", str(tmp_path)) for a in args]), *words)
     assert (tmp_path / "photo.png").read_bytes() == before
-    assert not list(tmp_path.glob(".*partial*"))
+    assert not list(tmp_path.glob(".*partial*")) and not list(tmp_path.glob("*_2x"))
+
+
+def test_a_bad_file_in_a_folder_is_skipped_with_its_reason_and_the_rest_is_done(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(real_frames(1, 32, 24)[0]).save(folder / "a.png")
+    (folder / "b_fake.png").write_text("not a picture")
+    Image.fromarray(real_frames(1, 32, 24)[0]).save(folder / "c.png")
+    proc = run_cli("upscale", str(folder), "-o", str(tmp_path / "out"), "--backend", "bicubic")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "b_fake.png is not a readable image" in proc.stderr and "1 file(s) could not be upscaled" in proc.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_2x.png", "c_2x.png"]
+
+
+def test_sigterm_during_upscale_exits_143_and_keeps_nothing_half_done(tmp_path):
+    clip = clip_with_sound(tmp_path / "long.mp4", frames=250, size=(320, 192))
+    out = tmp_path / "long_2x.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "vcam_sr.cli", "upscale", str(clip), "--model", "balanced",
+                             "--threads", "1"], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    for line in proc.stderr:  # wait until frames are being written
+        if "frame/s" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143
+    assert "its output was not written" in proc.stderr.read()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"] and not out.exists()

@@ -13,7 +13,7 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import REPO, real_frames
+from conftest import REPO, assert_clean_error, real_frames, run_cli
 from test_upscale import clip_with_sound
 from vcam_sr.config import load_config
 from vcam_sr.jobs import JobQueue
@@ -231,6 +231,23 @@ def test_another_address_needs_the_token_that_the_local_page_shows(tmp_path):
     assert remote.get("/?token=s3cret", environ_base=environ).status_code == 200
     assert remote.get("/api/jobs", environ_base=environ).status_code == 200  # the cookie carries it
     queue.close()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--port", "99999"], ["--port", "0 to 65535"]),
+    (["--max-mb", "0"], ["--max-mb", "1 to"]),
+    (["--jobs-dir", "{tmp}/afile"], ["--jobs-dir", "is a file"]),
+    (["--port", "{taken}"], ["cannot serve", "choose another --port"]),
+])
+def test_web_bad_arguments_get_one_sentence(tmp_path, args, words):
+    (tmp_path / "afile").write_text("x")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        args = [a.replace("{tmp}", str(tmp_path)).replace("{taken}", str(taken.getsockname()[1])) for a in args]
+        if "--jobs-dir" not in args:
+            args += ["--jobs-dir", str(tmp_path / "jobs")]
+        assert_clean_error(run_cli("web", *args), *words)
 
 
 def test_web_without_flask_names_the_extra():

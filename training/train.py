@@ -55,6 +55,11 @@ def load_config(path: str, overrides: list[str]) -> dict:
     except OSError as exc:
         raise ValueError(f"cannot read config {path} ({exc.strerror}); pass a YAML file such as "
                          "training/configs/fast.yaml") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ValueError(f"config {path} is not valid YAML ({where}"
+                         f"{getattr(exc, 'problem', None) or str(exc).splitlines()[0]}); fix its syntax") from None
     if not isinstance(cfg, dict) or not all(isinstance(cfg.get(s), dict) for s in ("data", "train", "gan")):
         raise ValueError(f"config {path} needs data, train and gan sections; start from "
                          "training/configs/fast.yaml")

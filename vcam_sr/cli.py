@@ -86,6 +86,12 @@ STOP_SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)] + (
     [(signal.SIGHUP, 129)] if hasattr(signal, "SIGHUP") else [])
 
 
+def interrupt(stopped_by: list[int], code: int) -> None:
+    """A subcommand's signal handler: note the exit code (130, 143, 129) and unwind as Ctrl-C."""
+    stopped_by.append(code)
+    raise KeyboardInterrupt
+
+
 class StartupInterrupted(Exception):
     """Ctrl-C or SIGTERM arrived while modules, models or devices were loading."""
 
@@ -143,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
             command = importlib.import_module(SUBCOMMANDS[argv[0]]).main
             if stopped_by:
                 raise StartupInterrupted
-            for sig, code in STOP_SIGNALS:  # a subcommand cleans up as it unwinds, then exits 130
-                signal.signal(sig, signal.default_int_handler)
-            return command(argv[1:])
+            for sig, code in STOP_SIGNALS:  # a subcommand cleans up as it unwinds, then exits
+                signal.signal(sig, lambda *_, code=code: interrupt(stopped_by, code))
+            result = command(argv[1:])
+            return stopped_by[-1] if stopped_by and result == 130 else result
         return run(argv, stopped_by)
     except VcamError as exc:
         print(f"vcam-sr: error: {exc}", file=sys.stderr)
@@ -154,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         print("vcam-sr: stopped during start-up; nothing was run", file=sys.stderr)
         return stopped_by[0]
     except KeyboardInterrupt:
-        return 130
+        return stopped_by[-1] if stopped_by else 130
 
 
 

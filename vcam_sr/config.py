@@ -64,6 +64,14 @@ class Config(_Section):
         """YAML reads `sinks: [null]` as [None]; the user means the null sink."""
         return ["null" if v is None else v for v in value] if isinstance(value, list) else value
 
+    @field_validator("source")
+    @classmethod
+    def _source_is_named(cls, value):
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("the source is empty: give a camera index, 'test', 'screen', a video "
+                             "file or a stream URL")
+        return value
+
 
 def parse_size(text: str) -> tuple[int, int]:
     """'320x180' -> (320, 180): a frame size within the camera limits, or one clear error."""
@@ -75,6 +83,19 @@ def parse_size(text: str) -> tuple[int, int]:
         raise VcamError(f"{text} is out of range; width {WIDTHS[0]}-{WIDTHS[1]} and height "
                         f"{HEIGHTS[0]}-{HEIGHTS[1]}")
     return w, h
+
+
+def bounded_int(low: int, high: int):
+    """argparse type: a whole number from `low` to `high` (argparse names the flag)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"takes a whole number from {low} to {high}, not {text}")
+        return value
+    return parse
 
 
 def thread_count(text: str) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -202,6 +203,13 @@ def main(argv=None) -> int:
     handler = logging.FileHandler(log_file)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                                                 or os.environ.get("QT_QPA_PLATFORM")):
+        raise VcamError("the tray needs a desktop session and none was found (DISPLAY and "
+                        "WAYLAND_DISPLAY are unset); start it from your desktop, or at login with "
+                        "vcam-sr autostart on")
+    if "cv2" in os.environ.get("QT_QPA_PLATFORM_PLUGIN_PATH", ""):  # set by opencv-python for its own
+        del os.environ["QT_QPA_PLATFORM_PLUGIN_PATH"]             # Qt; PySide6 must use its plugins
     app = QtWidgets.QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
     if not QtWidgets.QSystemTrayIcon.isSystemTrayAvailable():

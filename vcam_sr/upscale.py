@@ -150,6 +150,9 @@ def _format(dst: Path) -> str:
 def plan(inputs: list[Path], output: Path | None, overwrite: bool) -> list[tuple[Path, Path]]:
     """(source, destination) for each file to do, checked before any work: a folder gives every
     video and image in it, into the output folder; files already done there are skipped."""
+    if len(inputs) > 1 and output is not None and output.suffix and not output.is_dir():
+        raise VcamError(f"with several inputs, -o names a folder for their outputs, and {output} looks "
+                        "like a file name; give a folder, or upscale one input at a time")
     jobs = []
     for src in inputs:
         if not src.exists():
@@ -158,8 +161,12 @@ def plan(inputs: list[Path], output: Path | None, overwrite: bool) -> list[tuple
             folder = output or src.parent / f"{src.name}_2x"
             if folder.exists() and not folder.is_dir():
                 raise VcamError(f"{folder} is a file; -o for a folder of inputs must be a folder")
+            items = sorted(p for p in src.iterdir() if p.is_file() and kind(p))
+            if not items:
+                raise VcamError(f"folder {src} holds no videos ({', '.join(VIDEO_TYPES)}) or images "
+                                f"({', '.join(IMAGE_TYPES)}); pass a folder of them")
             folder.mkdir(parents=True, exist_ok=True)
-            for item in sorted(p for p in src.iterdir() if p.is_file() and kind(p)):
+            for item in items:
                 dst = folder / output_name(item)
                 if dst.exists() and not overwrite:
                     log.info("skipping %s: %s is already done", item.name, dst)

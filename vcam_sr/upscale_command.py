@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from engine_build.errors import VcamError
 from vcam_sr.config import thread_count
 from vcam_sr.upscale import CODECS, kind, plan, upscale_image, upscale_video
 from vcam_sr.upscalers import create_upscaler
@@ -42,15 +43,22 @@ def main(argv=None) -> int:
     # Offline auto's budget is a whole second a frame: it takes the best model for each input's condition.
     make = lambda size, fps=1.0: create_upscaler(args.backend, args.model, args.threads, 1.0, size)  # noqa: E731
     start, frames, media, done = time.monotonic(), 0, 0.0, 0
-    current = None
+    current, failed = None, []
     try:
         for src, dst in jobs:
             current = src
-            if kind(src) == "image":
-                with make(None) as upscaler:
-                    result = upscale_image(src, dst, upscaler)
-            else:
-                result = upscale_video(src, dst, make, args.crf, args.codec)
+            try:
+                if kind(src) == "image":
+                    with make(None) as upscaler:
+                        result = upscale_image(src, dst, upscaler)
+                else:
+                    result = upscale_video(src, dst, make, args.crf, args.codec)
+            except VcamError as exc:
+                if len(jobs) == 1:
+                    raise
+                print(f"vcam-sr: error: {exc}; skipped it", file=sys.stderr)  # the batch goes on
+                failed.append(src.name)
+                continue
             frames, media, done = frames + result.frames, media + result.media_seconds, done + 1
             log.info("wrote %s (%d frames in %.1f s)", dst, result.frames, result.seconds)
     except KeyboardInterrupt:
@@ -60,4 +68,8 @@ def main(argv=None) -> int:
     seconds = time.monotonic() - start
     speed = f", {media / seconds:.2f}x realtime" if media else ""
     print(f"done: {done} file(s), {frames} frames in {seconds:.1f} s{speed}")
+    if failed:
+        print(f"vcam-sr: error: {len(failed)} file(s) could not be upscaled ({', '.join(failed)}); "
+              "see the messages above", file=sys.stderr)
+        return 1
     return 0

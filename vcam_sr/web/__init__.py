@@ -178,7 +178,11 @@ class WebServer:
         from waitress.server import create_server
 
         self.app = app
-        self.server = create_server(app, host=host, port=port, threads=8)
+        try:
+            self.server = create_server(app, host=host, port=port, threads=8)
+        except (OSError, ValueError) as exc:  # in use, not an address of this machine, unknown name
+            raise VcamError(f"cannot serve on {host} port {port} ({getattr(exc, 'strerror', None) or exc}); "
+                            "choose another --port, or a --host that is an address of this machine") from None
         self.port = self.server.effective_port
         self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
 
@@ -195,7 +199,7 @@ class WebServer:
 def main(argv=None) -> int:
     from platformdirs import user_data_dir
 
-    from vcam_sr.config import load_config
+    from vcam_sr.config import bounded_int, load_config
     from vcam_sr.jobs import JobQueue
     from vcam_sr.service import Controller
     from vcam_sr.sinks.preview import PreviewSink
@@ -205,8 +209,8 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1; "
                                                         "anything else requires the page's token)")
-    ap.add_argument("--port", type=int, default=8300, help="port (default 8300)")
-    ap.add_argument("--max-mb", type=int, default=2048, help="largest upload in MB (default 2048)")
+    ap.add_argument("--port", type=bounded_int(0, 65535), default=8300, help="port (default 8300; 0 = any free one)")
+    ap.add_argument("--max-mb", type=bounded_int(1, 1 << 20), default=2048, help="largest upload in MB (default 2048)")
     ap.add_argument("--jobs-dir", type=Path, default=Path(user_data_dir("vcam-sr")) / "jobs",
                     help="where uploads, results and the queue are kept")
     ap.add_argument("--source", help="a live source for the Live tab (camera index, test, screen, ...)")
@@ -223,6 +227,8 @@ def main(argv=None) -> int:
         token = secrets.token_urlsafe(12)
         log.warning("serving on %s: other machines can reach this page, so each needs the token "
                     "shown on the page opened on this machine (http://127.0.0.1:%d/)", args.host, args.port)
+    if args.jobs_dir.exists() and not args.jobs_dir.is_dir():
+        raise VcamError(f"--jobs-dir {args.jobs_dir} is a file; give a folder for the uploads and results")
     queue = JobQueue(args.jobs_dir, lambda size, fps: create_upscaler(args.backend, args.model, 0, 1.0, size))
     preview = controller = None
     if args.source is not None:
