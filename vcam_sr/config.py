@@ -113,7 +113,8 @@ def thread_count(text: str) -> int:
 def _explain(exc: ValidationError, origin: str) -> VcamError:
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"])
-    msg = err["msg"][0].lower() + err["msg"][1:]
+    msg = err["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's ValueError
+    msg = msg[0].lower() + msg[1:]
     return VcamError(f"invalid {origin} value {err.get('input')!r} for '{key}': {msg}; "
                      "see config.yaml for the accepted values")
 

@@ -111,27 +111,27 @@ def upscale_video(src: Path, dst: Path, make_upscaler: Callable[[tuple[int, int]
                     encoder.set_display_rotation(rotation)
                 copies = {s.index: out.add_stream_from_template(s) for s in container.streams
                           if s.type in ("audio", "subtitle")}
-                bar = tqdm(total=video.frames or None, unit="frame", desc=src.name, disable=not progress)
-                for packet in container.demux(video, *[container.streams[i] for i in copies]):
-                    if packet.stream.index in copies:
-                        if packet.dts is not None:  # not the demuxer's empty flush packet
-                            packet.stream = copies[packet.stream.index]
-                            out.mux(packet)
-                        continue
-                    for frame in packet.decode():
-                        up = av.VideoFrame.from_ndarray(upscaler.upscale(frame.to_ndarray(format="rgb24")),
-                                                        format="rgb24")
-                        up.pts, up.time_base = frame.pts, frame.time_base
-                        out.mux(encoder.encode(up))
-                        frames += 1
-                        bar.update(1)
-                        if on_frame:
-                            on_frame(frames, video.frames or None)
-                        if should_stop and should_stop():
-                            raise VcamError("vcam-sr stopped while this video was being upscaled; "
-                                            "start it again")
+                with tqdm(total=video.frames or None, unit="frame", desc=src.name,
+                          disable=not progress) as bar:  # closed before any message
+                    for packet in container.demux(video, *[container.streams[i] for i in copies]):
+                        if packet.stream.index in copies:
+                            if packet.dts is not None:  # not the demuxer's empty flush packet
+                                packet.stream = copies[packet.stream.index]
+                                out.mux(packet)
+                            continue
+                        for frame in packet.decode():
+                            up = av.VideoFrame.from_ndarray(upscaler.upscale(frame.to_ndarray(format="rgb24")),
+                                                            format="rgb24")
+                            up.pts, up.time_base = frame.pts, frame.time_base
+                            out.mux(encoder.encode(up))
+                            frames += 1
+                            bar.update(1)
+                            if on_frame:
+                                on_frame(frames, video.frames or None)
+                            if should_stop and should_stop():
+                                raise VcamError("vcam-sr stopped while this video was being upscaled; "
+                                                "start it again")
                 out.mux(encoder.encode(None))
-                bar.close()
                 duration = float(video.duration * video.time_base) if video.duration else frames / fps
             upscaler.close()
         output.commit()
