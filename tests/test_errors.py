@@ -169,18 +169,23 @@ def test_two_runs_never_share_a_temporary_file(tmp_path):
     b.discard()
 
 
-def test_truncated_video_is_converted_as_far_as_it_goes_with_a_warning(tmp_path):
+def indexed_clip(path, frames: int) -> bytes:
+    """An H.264 MP4 with its index first (faststart), so a cut file still opens; its bytes."""
     import av
 
-    good = tmp_path / "good.mp4"
-    with av.open(str(good), "w", options={"movflags": "faststart"}) as container:  # index first
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
         stream = container.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
-        for f in real_frames(40, 96, 64):
+        for f in real_frames(frames, 96, 64):
             container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
         container.mux(stream.encode(None))
+    return path.read_bytes()
+
+
+def test_truncated_video_is_converted_as_far_as_it_goes_with_a_warning(tmp_path):
+    data = indexed_clip(tmp_path / "good.mp4", 40)
     cut = tmp_path / "cut.mp4"
-    cut.write_bytes(good.read_bytes()[: int(good.stat().st_size * 0.8)])
+    cut.write_bytes(data[: int(len(data) * 0.8)])
     out = tmp_path / "o.mp4"
     proc = run_cli("--source", str(cut), "--sink", f"file:{out}", "--no-realtime", "--backend", "bicubic")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
@@ -190,16 +195,7 @@ def test_truncated_video_is_converted_as_far_as_it_goes_with_a_warning(tmp_path)
 
 
 def test_a_video_with_no_decodable_frame_is_an_error_not_an_empty_success(tmp_path):
-    import av
-
-    good = tmp_path / "good.mp4"
-    with av.open(str(good), "w", options={"movflags": "faststart"}) as container:  # index first
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
-        for f in real_frames(10, 96, 64):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
-        container.mux(stream.encode(None))
-    data = good.read_bytes()
+    data = indexed_clip(tmp_path / "good.mp4", 10)
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: data.index(b"mdat") + 64])  # the index, then not even one whole frame
     out = tmp_path / "o.mp4"
