@@ -33,6 +33,7 @@ from training.clips import ClipSet
 from training.data import CropBank, PatchSampler, load_hr_pool, load_val_set
 from training.evaluate import score_sets, torch_upscaler
 from engine_build.atomic import atomic_path
+from vcam_sr.config import yaml_problem
 
 log = logging.getLogger("training.train")
 
@@ -56,10 +57,7 @@ def load_config(path: str, overrides: list[str]) -> dict:
         raise ValueError(f"cannot read config {path} ({exc.strerror}); pass a YAML file such as "
                          "training/configs/fast.yaml") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ValueError(f"config {path} is not valid YAML ({where}"
-                         f"{getattr(exc, 'problem', None) or str(exc).splitlines()[0]}); fix its syntax") from None
+        raise ValueError(f"config {path} is not valid YAML ({yaml_problem(exc)}); fix its syntax") from None
     if not isinstance(cfg, dict) or not all(isinstance(cfg.get(s), dict) for s in ("data", "train", "gan")):
         raise ValueError(f"config {path} needs data, train and gan sections; start from "
                          "training/configs/fast.yaml")

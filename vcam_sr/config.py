@@ -85,29 +85,30 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def bounded_int(low: int, high: int):
-    """argparse type: a whole number from `low` to `high` (argparse names the flag)."""
+def bounded_int(low: int, high: int, low_means: str | None = None):
+    """argparse type: a whole number from `low` to `high` (argparse names the flag);
+    `low_means` says what the lowest value stands for, such as 'all physical cores'."""
+    lowest = f"{low} ({low_means})" if low_means else str(low)
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = low - 1
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"takes a whole number from {low} to {high}, not {text}")
+            raise argparse.ArgumentTypeError(f"takes a whole number from {lowest} to {high}, not {text}")
         return value
     return parse
 
 
-def thread_count(text: str) -> int:
-    """argparse type for --threads: 0 (all physical cores) to MAX_THREADS."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= MAX_THREADS:
-        raise argparse.ArgumentTypeError(f"--threads takes 0 (all physical cores) to {MAX_THREADS}, "
-                                         f"not {text}")
-    return value
+thread_count = bounded_int(0, MAX_THREADS, "all physical cores")  # argparse type for --threads
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and what a YAML syntax error is, in one line ('line 2, column 1: expected ...')."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return where + (getattr(exc, "problem", None) or str(exc).splitlines()[0])
 
 
 def _explain(exc: ValidationError, origin: str) -> VcamError:
@@ -134,10 +135,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         except OSError as exc:
             raise VcamError(f"config file {path} cannot be read ({exc.strerror}); check its permissions") from None
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise VcamError(f"config file {path} is not valid YAML ({where}{problem}); fix its "
+            raise VcamError(f"config file {path} is not valid YAML ({yaml_problem(exc)}); fix its "
                             "syntax") from None
         if not isinstance(data, dict):
             raise VcamError(f"config file {path} must hold a mapping of option: value")

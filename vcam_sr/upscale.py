@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from engine_build.atomic import AtomicOutput, check_output
 from engine_build.errors import VcamError
+from vcam_sr.sinks.file import CONTAINERS
 from vcam_sr.upscalers.base import Upscaler
 
 log = logging.getLogger("vcam_sr.upscale")
@@ -99,7 +100,7 @@ def upscale_video(src: Path, dst: Path, make_upscaler: Callable[[tuple[int, int]
             ctx = video.codec_context
             fps = float(video.average_rate or video.guessed_rate or 30)
             upscaler = make_upscaler((ctx.width, ctx.height), fps)
-            with av.open(str(output.tmp), "w", format=_format(dst)) as out:
+            with av.open(str(output.tmp), "w", format=CONTAINERS[dst.suffix.lower()]) as out:
                 encoder = out.add_stream(CODECS[codec], rate=video.average_rate or fractions.Fraction(30))
                 encoder.width, encoder.height, encoder.pix_fmt = ctx.width * 2, ctx.height * 2, "yuv420p"
                 encoder.time_base = video.time_base
@@ -143,10 +144,6 @@ def upscale_video(src: Path, dst: Path, make_upscaler: Callable[[tuple[int, int]
     return Done(dst, frames, time.monotonic() - start, duration)
 
 
-def _format(dst: Path) -> str:
-    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}[dst.suffix.lower()]
-
-
 def plan(inputs: list[Path], output: Path | None, overwrite: bool) -> list[tuple[Path, Path]]:
     """(source, destination) for each file to do, checked before any work: a folder gives every
     video and image in it, into the output folder; files already done there are skipped."""
@@ -179,7 +176,7 @@ def plan(inputs: list[Path], output: Path | None, overwrite: bool) -> list[tuple
         dst = output if output is not None and len(inputs) == 1 and not output.is_dir() else \
             (output or src.parent) / output_name(src)
         same_type = (IMAGE_TYPES.get(dst.suffix.lower()) == IMAGE_TYPES[src.suffix.lower()]
-                     if kind(src) == "image" else dst.suffix.lower() in (".mp4", ".m4v", ".mov", ".mkv"))
+                     if kind(src) == "image" else dst.suffix.lower() in CONTAINERS)
         if not same_type:
             raise VcamError(f"{dst.name} cannot hold the upscaled {src.name} (images keep their type, "
                             f"videos go into .mp4, .mov or .mkv); name the output like {output_name(src)}")

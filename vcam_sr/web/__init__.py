@@ -223,7 +223,7 @@ def main(argv=None) -> int:
     except ImportError:
         raise VcamError("the web page needs Flask and waitress; run pip install 'vcam-sr[web]'") from None
     token = None
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if args.host not in (*LOCAL, "localhost"):
         token = secrets.token_urlsafe(12)
         log.warning("serving on %s: other machines can reach this page, so each needs the token "
                     "shown on the page opened on this machine (http://127.0.0.1:%d/)", args.host, args.port)
