@@ -6,8 +6,8 @@ Two flavours with the same Python API shape:
             even without a GPU; it is specialised just in time on the user's RTX GPU.
   tensorrt  TensorRT (pip install tensorrt, NVIDIA's index): builds for the GPU it runs on.
 Both get a strongly typed fp16 network from the fp16 ONNX (TensorRT 11 has no FP16 flag);
-TensorRT 10 gets the fp32 ONNX plus BuilderFlag.FP16. The engine takes and returns uint8 HWC
-frames (see io_wrapper.py). Built engines are cached (see cache.py).
+TensorRT 10 gets the fp32 ONNX plus BuilderFlag.FP16. The engine keeps the model contract's
+float32 luma input and output (fp16 inside). Built engines are cached (see cache.py).
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from engine_build import cache
 from engine_build.atomic import atomic_path
+from engine_build.contract import INPUT, OUTPUT
 from engine_build.errors import VcamError
 
 log = logging.getLogger("engine_build")
@@ -100,10 +101,8 @@ def check_profile(profile: tuple) -> None:
 
 
 def _network_onnx(onnx_path: Path, strongly_typed: bool) -> bytes:
-    """The uint8-wrapped graph to parse: fp16 weights for strongly typed builds, else fp32."""
+    """The graph to parse: fp16 inside for strongly typed builds (float32 at its edges), else fp32."""
     import onnx
-
-    from engine_build.io_wrapper import wrap_uint8_hwc
 
     try:
         model = onnx.load(str(onnx_path))
@@ -114,7 +113,7 @@ def _network_onnx(onnx_path: Path, strongly_typed: bool) -> bytes:
         from onnxconverter_common import float16
 
         model = float16.convert_float_to_float16(model, keep_io_types=True)
-    return wrap_uint8_hwc(model).SerializeToString()
+    return model.SerializeToString()
 
 
 def _target(flavour: str) -> str:
@@ -146,8 +145,6 @@ def engine_for(onnx_path: str | Path, flavour: str = "auto", size: tuple[int, in
 def build_engine(onnx_path: str | Path, flavour: str = "auto", profile: tuple | None = None,
                  workspace_mb: int = 1024, folder: Path | None = None, force: bool = False) -> Path:
     """Return the path of a cached or freshly built engine for `onnx_path`."""
-    from engine_build.io_wrapper import FRAME_IN, FRAME_OUT
-
     require_build_tools()
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
@@ -181,7 +178,7 @@ def build_engine(onnx_path: str | Path, flavour: str = "auto", profile: tuple | 
         config.set_flag(trt.BuilderFlag.FP16)
     (w0, h0), (w1, h1), (w2, h2) = profile
     opt_profile = builder.create_optimization_profile()
-    opt_profile.set_shape(FRAME_IN, (1, h0, w0, 3), (1, h1, w1, 3), (1, h2, w2, 3))
+    opt_profile.set_shape(INPUT, (1, 1, h0, w0), (1, 1, h1, w1), (1, 1, h2, w2))
     config.add_optimization_profile(opt_profile)
     timing_path = folder / f"timing-{flavour}-{trt.__version__}.cache"
     if flavour == "tensorrt":  # TensorRT-RTX tunes just in time and has no timing cache
@@ -199,7 +196,7 @@ def build_engine(onnx_path: str | Path, flavour: str = "auto", profile: tuple | 
         tmp.write_bytes(serialized)
     if flavour == "tensorrt":
         timing_path.write_bytes(bytes(config.get_timing_cache().serialize()))
-    cache.record(path, key, {"onnx": onnx_path.name, "input": FRAME_IN, "output": FRAME_OUT,
+    cache.record(path, key, {"onnx": onnx_path.name, "input": INPUT, "output": OUTPUT,
                              "precision": "fp16", "build_seconds": round(seconds, 2),
                              "bytes": path.stat().st_size})
     log.info("built %s engine in %.1f s: %s (%.0f KB), profile min %s opt %s max %s, target %s",

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine_build.networks import fold, load_checkpoint, preset_args
+from engine_build.networks import as_y_only, fold, load_checkpoint, plain_args, preset_args
 from engine_build.atomic import atomic_path, check_output, same_file
+from engine_build.contract import INPUT, OUTPUT
 from engine_build.errors import VcamError
 
 OPSET = 17
-INPUT, OUTPUT = "lr", "sr"
 
 
 def describe(ckpt: dict) -> dict[str, str]:
@@ -44,6 +44,11 @@ def describe(ckpt: dict) -> dict[str, str]:
             "vcam_sr_step": str(ckpt.get("step")), "vcam_sr_commit": commit or "unknown"}
 
 
+def input_colours(model: torch.nn.Module) -> int:
+    """1 for the luma nets the runtime runs, 3 for an RGB net (training experiments)."""
+    return 1 if getattr(model, "y_only", False) else 3
+
+
 TOLERANCE = 1e-4  # largest |PyTorch - ONNX Runtime| accepted, on outputs in [0, 1]
 
 
@@ -52,7 +57,7 @@ def export_onnx(model: torch.nn.Module, out: str | os.PathLike, metadata: dict[s
     Runtime's output matches PyTorch's within TOLERANCE (otherwise ValueError, nothing written)."""
     out = Path(out)
     deploy = fold(model).float().eval()
-    dummy = torch.rand(1, 3, 64, 96)
+    dummy = torch.rand(1, input_colours(model), 64, 96)
     with atomic_path(out) as tmp:
         torch.onnx.export(
             deploy, (dummy,), tmp, opset_version=OPSET, dynamo=False,
@@ -82,7 +87,7 @@ def max_abs_diff(model: torch.nn.Module, onnx_path: str | os.PathLike, sizes=((4
     worst = 0.0
     gen = torch.Generator().manual_seed(0)
     for h, w in sizes:
-        x = torch.rand(1, 3, h, w, generator=gen)
+        x = torch.rand(1, input_colours(model), h, w, generator=gen)
         with torch.no_grad():
             ref = model(x).numpy()
         got = sess.run(None, {INPUT: x.numpy()})[0]
@@ -109,13 +114,14 @@ def main(argv=None) -> int:
                              "the checkpoint being exported; give --out another name")
         weights = check_output(out.with_suffix(".pt"), args.overwrite)
         model, ckpt = load_checkpoint(args.checkpoint, use_ema=not args.raw)
+        model = as_y_only(model)  # an older RGB-input checkpoint becomes the luma net
+        ckpt = {**ckpt, "model_args": plain_args(model)}
         export_onnx(model, out, describe(ckpt))
     except (ValueError, VcamError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with atomic_path(weights) as tmp:
-        torch.save({"preset": ckpt["preset"],
-                    "model_args": ckpt.get("model_args") or preset_args(ckpt["preset"]),
+        torch.save({"preset": ckpt["preset"], "model_args": ckpt["model_args"],
                     "step": ckpt.get("step"), "config": ckpt.get("config"),
                     "generator": model.state_dict()}, tmp)
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB), preset {ckpt['preset']}, "

@@ -20,8 +20,8 @@ PHASES = SCALE * SCALE  # sub-pixel channels per colour before PixelShuffle
 # name -> (architecture, keyword arguments). `fast` is CPU real time; `balanced` twice as deep
 # (1.6x the time: 4+ cores, or 320x180 input on 2); `quality` is for GPUs.
 PRESETS = {
-    "fast": ("plain", dict(channels=16, blocks=4, luma=True)),
-    "balanced": ("plain", dict(channels=16, blocks=8, luma=True)),
+    "fast": ("plain", dict(channels=16, blocks=4, y_only=True)),
+    "balanced": ("plain", dict(channels=16, blocks=8, y_only=True)),
     "quality": ("fastsrgan", dict(channels=64, blocks=12, expansion=4)),
 }
 
@@ -64,15 +64,16 @@ class BicubicAnchor(nn.Module):
 
 
 class ShuffleToRGB(nn.Module):
-    """PixelShuffle(2) from 12 sub-pixel channels to RGB. After fold() it runs as a stride-2
-    ConvTranspose with 0/1 weights: the same numbers, ~4 ms faster than ONNX Runtime's
-    DepthToSpace at 640x360 on 2 cores."""
+    """PixelShuffle(2) from 4 sub-pixel channels per colour to the colours (RGB, or Y alone).
+    After fold() it runs as a stride-2 ConvTranspose with 0/1 weights: the same numbers, ~4 ms
+    faster than ONNX Runtime's DepthToSpace at 640x360 on 2 cores."""
 
-    def __init__(self):
+    def __init__(self, colours: int = 3):
         super().__init__()
         self.as_conv_transpose = False
-        # Channel i of the identity, pixel-shuffled: the (3, 2, 2) block PixelShuffle puts i in.
-        select = F.pixel_shuffle(torch.eye(3 * PHASES).view(3 * PHASES, 3 * PHASES, 1, 1), SCALE)
+        # Channel i of the identity, pixel-shuffled: the (colours, 2, 2) block PixelShuffle puts i in.
+        n = colours * PHASES
+        select = F.pixel_shuffle(torch.eye(n).view(n, n, 1, 1), SCALE)
         self.register_buffer("select", select, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -180,20 +181,24 @@ class PlainSR(nn.Module):
     12) and adds it to R, G and B alike: that changes only luma (Y's weights sum to one, Cb's and
     Cr's to zero), so chroma stays the anchor's. Y-PSNR and the eye care about luma; the smaller
     tail saves ~1 ms at 640x360 on 2 cores.
+
+    With `y_only=True` the net takes the Y plane alone and returns Y at twice the size: the
+    runtime upscales a video's own Y plane and its chroma planes with a plain filter, so no
+    colour conversion happens per frame and chroma is never changed (the runtime's contract).
     """
 
-    def __init__(self, channels: int = 16, blocks: int = 4, luma: bool = False):
+    def __init__(self, channels: int = 16, blocks: int = 4, luma: bool = False, y_only: bool = False):
         super().__init__()
-        self.luma = luma
-        out_colours = 1 if luma else 3
-        layers = [ECB(3, channels), nn.ReLU(inplace=True)]
+        self.luma, self.y_only = luma and not y_only, y_only
+        colours = 1 if y_only else 3
+        layers = [ECB(colours, channels), nn.ReLU(inplace=True)]
         for _ in range(blocks):
             layers += [ECB(channels, channels), nn.ReLU(inplace=True)]
-        layers.append(ECB(channels, out_colours * PHASES))
+        layers.append(ECB(channels, (1 if luma or y_only else 3) * PHASES))
         layers[-1].zero_output_()
         self.body = nn.Sequential(*layers)
-        self.anchor = BicubicAnchor(3)
-        self.shuffle = ShuffleToRGB()
+        self.anchor = BicubicAnchor(colours)
+        self.shuffle = ShuffleToRGB(colours)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual, anchor = self.body(x), self.anchor(x)
@@ -308,6 +313,8 @@ def warm_start(model: nn.Module, state_dict: dict) -> None:
     state = strip_compile_prefix(state_dict)
     if isinstance(model, PlainSR):
         state = _grow_depth(model, state)
+        if model.y_only and state["body.0.conv3.weight"].shape[1] == 3:
+            state = _y_input(state)
     own = model.state_dict()
     loadable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     anchor = state.get("anchor.conv.weight")
@@ -318,7 +325,7 @@ def warm_start(model: nn.Module, state_dict: dict) -> None:
         raise ValueError(f"only {len(loadable)} of {len(own)} tensors match: the checkpoint is "
                          "from a different preset")
     model.load_state_dict(loadable, strict=False)
-    if not (isinstance(model, PlainSR) and model.luma):
+    if not (isinstance(model, PlainSR) and (model.luma or model.y_only)):
         return
     tail_prefix = f"body.{len(model.body) - 1}."
     rgb_tail = {k[len(tail_prefix):]: v for k, v in state.items() if k.startswith(tail_prefix)}
@@ -335,6 +342,21 @@ def warm_start(model: nn.Module, state_dict: dict) -> None:
     tail.conv3.bias.copy_(bias)
 
 
+def _y_input(state: dict) -> dict:
+    """An RGB-input PlainSR's weights for the Y-only net that computes the same luma on a grey
+    frame (R = G = B = Y): the first block's input weights summed over colours, the per-colour
+    anchor Y-weighted into one. On colour frames it sees less (no chroma), so fine-tune after."""
+    state = dict(state)
+    for key, value in state.items():
+        if key.startswith("body.0.") and value.ndim == 4 and value.shape[1] == 3:
+            state[key] = value.sum(dim=1, keepdim=True)
+    anchor = state.get("anchor.conv.weight")
+    if anchor is not None and anchor.shape[0] == 3 * PHASES:
+        state["anchor.conv.weight"] = sum(w * anchor[c * PHASES:(c + 1) * PHASES]
+                                          for c, w in enumerate(LUMA_WEIGHTS))
+    return state
+
+
 def _grow_depth(model: PlainSR, state: dict) -> dict:
     """Rename a shallower PlainSR checkpoint's tail to this model's tail and start the extra
     body blocks as identities (an ECB with zero output plus its identity branch; the ReLU after
@@ -348,6 +370,26 @@ def _grow_depth(model: PlainSR, state: dict) -> dict:
     prefix = f"body.{old_tail}."
     return {(f"body.{new_tail}." + k[len(prefix):] if k.startswith(prefix) else k): v
             for k, v in state.items()}
+
+
+def as_y_only(model: nn.Module) -> PlainSR:
+    """The luma net the runtime runs, from a generator with RGB input (an older checkpoint):
+    the same output on grey frames (see _y_input); a Y-only net is returned as it is."""
+    if isinstance(model, PlainSR) and model.y_only:
+        return model
+    if not isinstance(model, PlainSR):
+        raise ValueError(f"a {type(model).__name__} generator takes RGB and cannot become the luma "
+                         "model the runtime runs; export a PlainSR (fast or balanced) checkpoint")
+    luma_net = build_generator("", {**plain_args(model), "luma": False, "y_only": True})
+    warm_start(luma_net, model.state_dict())
+    return luma_net.eval()
+
+
+def plain_args(model: PlainSR) -> dict:
+    """The `model_args` that rebuild this (unfolded) PlainSR, as a checkpoint carries them."""
+    blocks = sum(isinstance(m, ECB) for m in model.body) - 2
+    return {"arch": "plain", "channels": model.body[0].cout, "blocks": blocks, "luma": model.luma,
+            "y_only": model.y_only}
 
 
 def strip_compile_prefix(state_dict: dict) -> dict:

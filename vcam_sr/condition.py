@@ -60,9 +60,9 @@ def blocking(y: np.ndarray, grid: int) -> float:
     return float(np.mean(on) / max(np.mean(off), 1e-6))
 
 
-def measure(frame: np.ndarray) -> dict[str, float]:
-    """The raw measurements of one RGB uint8 frame."""
-    y = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+def measure(y: np.ndarray) -> dict[str, float]:
+    """The raw measurements of one luma plane (float, black 0, white 1), in grey levels."""
+    y = np.asarray(y, np.float32) * np.float32(255)
     return {"noise_sigma": noise_sigma(y), "blocking8": blocking(y, 8), "blocking4": blocking(y, 4)}
 
 
@@ -77,7 +77,7 @@ def classifier() -> dict:
 
 
 def estimate(frames: np.ndarray | list[np.ndarray], fit: dict | None = None) -> Condition:
-    """The condition of a frame, or of several (their measurements averaged); `fit` replaces
+    """The condition of a luma plane, or of several (their measurements averaged); `fit` replaces
     the shipped classifier (training/fit_condition.py scores a new fit with it)."""
     frames = [frames] if isinstance(frames, np.ndarray) else frames
     measured = [measure(f) for f in frames]

@@ -52,14 +52,14 @@ class AutoUpscaler(Upscaler):
         self.next_check, self.shape = 0.0, None
 
     # -- the Upscaler interface -------------------------------------------------------------
-    def upscale(self, frame: np.ndarray) -> np.ndarray:
+    def upscale_y(self, y: np.ndarray) -> np.ndarray:
         now = self.clock()
         if now >= self.next_check or len(self.scores) < self.WINDOW:  # every frame at first
-            self._check_condition(frame, now)
-        elif frame.shape != self.shape:
-            self._choose_rung(frame, f"input size now {frame.shape[1]}x{frame.shape[0]}")
+            self._check_condition(y, now)
+        elif y.shape != self.shape:
+            self._choose_rung(y, f"input size now {y.shape[1]}x{y.shape[0]}")
         t0 = self.clock()
-        out = self.loaded[self.current.name].upscale(frame)
+        out = self.loaded[self.current.name].upscale_y(y)
         self._watch_speed(1000 * (self.clock() - t0), t0)
         return out
 
@@ -75,9 +75,9 @@ class AutoUpscaler(Upscaler):
         self.loaded.clear()
 
     # -- decisions ----------------------------------------------------------------------------
-    def _check_condition(self, frame: np.ndarray, now: float) -> None:
+    def _check_condition(self, y: np.ndarray, now: float) -> None:
         self.next_check = now + self.CHECK_EVERY
-        estimate = condition.estimate(frame)
+        estimate = condition.estimate(y)
         self.scores.append(float(np.clip(estimate.score, -4, 4)))  # one odd frame weighs little
         mean = float(np.mean(self.scores))
         if self.variant is None:
@@ -90,28 +90,28 @@ class AutoUpscaler(Upscaler):
             wanted = self.variant
         if wanted not in self.ladders:  # only one variant shipped
             wanted = next(iter(self.ladders))
-        if wanted != self.variant or frame.shape != self.shape:
+        if wanted != self.variant or y.shape != self.shape:
             self.variant = wanted
-            self._choose_rung(frame, f"input {estimate}")
+            self._choose_rung(y, f"input {estimate}")
 
-    def pick(self, frame: np.ndarray, variant: str) -> tuple[ModelInfo, dict[str, float]]:
-        """The deepest model of `variant` whose time on this frame fits the budget with
+    def pick(self, y: np.ndarray, variant: str) -> tuple[ModelInfo, dict[str, float]]:
+        """The deepest model of `variant` whose time on this frame size fits the budget with
         headroom, else the cheapest; and the ms of each model timed on the way."""
         ladder = [m for m in self.ladders[variant] if m.name not in self.too_slow]
         ladder = ladder or self.ladders[variant][:1]
         times = {}
         for model in reversed(ladder):
-            times[model.name] = self._time(model, frame)
+            times[model.name] = self._time(model, y)
             if times[model.name] <= self.HEADROOM * self.budget_ms:
                 return model, times
         return ladder[0], times
 
-    def _choose_rung(self, frame: np.ndarray, why: str) -> None:
-        self.shape = frame.shape
-        chosen, times = self.pick(frame, self.variant)
+    def _choose_rung(self, y: np.ndarray, why: str) -> None:
+        self.shape = y.shape
+        chosen, times = self.pick(y, self.variant)
         others = ", ".join(f"{n} {ms:.0f} ms" for n, ms in times.items() if n != chosen.name)
         self._switch(chosen, f"{times[chosen.name]:.0f} ms of a {self.budget_ms:.0f} ms budget at "
-                             f"{frame.shape[1]}x{frame.shape[0]}" + (f" ({others})" if others else "")
+                             f"{y.shape[1]}x{y.shape[0]}" + (f" ({others})" if others else "")
                              + f"; {why}")
 
     def _watch_speed(self, ms: float, now: float) -> None:
@@ -146,11 +146,11 @@ class AutoUpscaler(Upscaler):
         self.current = model
         self.recent.clear()
 
-    def _time(self, model: ModelInfo, frame: np.ndarray, calls: int = 3) -> float:
-        """Median ms of `calls` runs on this frame size (after one warm-up), measured once."""
-        key = (model.name, frame.shape)
+    def _time(self, model: ModelInfo, y: np.ndarray, calls: int = 3) -> float:
+        """Median ms of `calls` runs on this y size (after one warm-up), measured once."""
+        key = (model.name, y.shape)
         if key not in self.timings:
-            samples = time_calls(self._load(model).upscale, frame, calls, self.clock)
+            samples = time_calls(self._load(model).upscale_y, y, calls, self.clock)
             self.timings[key] = float(np.median(samples))
         return self.timings[key]
 

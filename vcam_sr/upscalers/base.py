@@ -1,22 +1,32 @@
-"""The Upscaler interface every inference backend implements."""
+"""The Upscaler interface every inference backend implements, and the one place where a frame
+is split into what the model sees (luma) and what a filter upscales (chroma)."""
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
 
+import cv2
 import numpy as np
 
 from engine_build.contract import SCALE
 from engine_build.errors import VcamError
+from vcam_sr.media.colour import YuvPicture, luma, luma_codes, normalized_luma
 
 
 class Upscaler(ABC):
-    """`upscale` maps an RGB uint8 HxWx3 frame to RGB uint8 (2H)x(2W)x3, for any H and W."""
+    """A backend implements `upscale_y`: float32 luma in [0, 1], HxW -> (2H)x(2W) float32,
+    unclipped. `upscale` takes whole frames (uint8 RGB, or a YuvPicture) and returns the same
+    kind at twice the size, with the model's luma and the chroma of a bicubic scale."""
 
     name: str = "?"
 
     @abstractmethod
-    def upscale(self, frame: np.ndarray) -> np.ndarray: ...
+    def upscale_y(self, y: np.ndarray) -> np.ndarray: ...
+
+    def upscale(self, frame: np.ndarray | YuvPicture) -> np.ndarray | YuvPicture:
+        if isinstance(frame, YuvPicture):
+            return upscale_picture(self, frame)
+        return upscale_rgb(self, frame)
 
     def describe(self) -> str:
         return self.name
@@ -31,7 +41,32 @@ class Upscaler(ABC):
         self.close()
 
 
-def time_calls(upscale, frame: np.ndarray, repeats: int, clock=time.perf_counter) -> list[float]:
+def _bicubic(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    return cv2.resize(image, (w * SCALE, h * SCALE), interpolation=cv2.INTER_CUBIC)
+
+
+def upscale_rgb(upscaler: Upscaler, rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB at twice the size: a bicubic scale whose luma is replaced by the model's (the
+    same change added to R, G and B moves Y by exactly that and leaves chroma alone)."""
+    y = luma(rgb)
+    up_y = upscaler.upscale_y(y)
+    smooth = _bicubic(rgb.astype(np.float32) * np.float32(1 / 255))
+    out = smooth + (up_y - luma(smooth))[..., None]
+    out *= np.float32(255)
+    np.clip(out, 0, 255, out=out)
+    return np.rint(out, out=out).astype(np.uint8)
+
+
+def upscale_picture(upscaler: Upscaler, picture: YuvPicture) -> YuvPicture:
+    """A YUV picture at twice the size, in its own colour space: the model's Y, bicubic chroma."""
+    y = luma_codes(upscaler.upscale_y(normalized_luma(picture)), picture.space)
+    if picture.u is None:
+        return YuvPicture(y, None, None, picture.space)
+    return YuvPicture(y, _bicubic(picture.u), _bicubic(picture.v), picture.space)
+
+
+def time_calls(upscale, frame, repeats: int, clock=time.perf_counter) -> list[float]:
     """Milliseconds of each of `repeats` calls on `frame`, after one warm-up call (the first
     calls allocate memory and pick kernels). The one timing loop of bench, evaluate and auto."""
     upscale(frame)
@@ -43,32 +78,25 @@ def time_calls(upscale, frame: np.ndarray, repeats: int, clock=time.perf_counter
     return times
 
 
-def probe_frame(height: int = 20, width: int = 28) -> np.ndarray:
-    """A small, odd-aspect RGB frame with structure in every colour, for contract checks."""
+def probe_luma(height: int = 20, width: int = 28) -> np.ndarray:
+    """A small, odd-aspect luma plane with structure, for contract checks."""
     y, x = np.mgrid[0:height, 0:width]
-    return np.stack([(x * 9) % 256, (y * 13) % 256, ((x + y) * 7) % 256], axis=-1).astype(np.uint8)
+    return (((x * 9 + y * 13) % 256) / 255).astype(np.float32)
 
 
 def check_contract(upscaler: Upscaler, what: str) -> None:
-    """The model contract at the boundary: RGB uint8 HxWx3 in, exactly (2H)x(2W)x3 uint8 out."""
-    frame = probe_frame()
-    out = upscaler.upscale(frame)
-    h, w = frame.shape[:2]
-    if out.ndim != 3 or out.shape[2] != 3:
-        raise VcamError(f"{what} returns {out.shape} for a {w}x{h} RGB frame, not an RGB image; "
-                        "vcam-sr needs 3 colours in and out")
-    if out.shape[:2] != (SCALE * h, SCALE * w):
-        raise VcamError(f"{what} turns a {w}x{h} frame into {out.shape[1]}x{out.shape[0]}, not "
+    """The model contract at the boundary: HxW luma in, exactly (2H)x(2W) finite luma out."""
+    y = probe_luma()
+    out = np.asarray(upscaler.upscale_y(y))
+    h, w = y.shape
+    if out.shape != (SCALE * h, SCALE * w):
+        raise VcamError(f"{what} turns a {w}x{h} luma plane into {out.shape[::-1]}, not "
                         f"{SCALE * w}x{SCALE * h}: vcam-sr needs a model that upscales exactly {SCALE}x")
+    if not np.isfinite(out).all():
+        raise VcamError(f"{what} produces NaN or infinite values; it is broken (re-train or "
+                        "re-export it) or not a vcam-sr model")
 
 
-def to_nchw_float(frame: np.ndarray) -> np.ndarray:
-    """RGB uint8 HxWx3 -> float32 1x3xHxW in [0, 1], the model contract."""
-    return np.ascontiguousarray(frame.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(1 / 255)
-
-
-def to_hwc_uint8(output: np.ndarray) -> np.ndarray:
-    """float32 1x3xHxW model output -> RGB uint8 HxWx3, rounded and clipped."""
-    out = output[0].transpose(1, 2, 0) * np.float32(255)
-    np.clip(out, 0, 255, out=out)
-    return np.rint(out, out=out).astype(np.uint8)
+def to_model_input(y: np.ndarray) -> np.ndarray:
+    """HxW luma -> the model's float32 1x1xHxW input."""
+    return np.ascontiguousarray(y, dtype=np.float32)[None, None]

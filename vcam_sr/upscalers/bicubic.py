@@ -10,9 +10,9 @@ from vcam_sr.upscalers.base import SCALE, Upscaler
 class BicubicUpscaler(Upscaler):
     name = "bicubic"
 
-    def upscale(self, frame: np.ndarray) -> np.ndarray:
-        h, w = frame.shape[:2]
-        return cv2.resize(frame, (w * SCALE, h * SCALE), interpolation=cv2.INTER_CUBIC)
+    def upscale_y(self, y: np.ndarray) -> np.ndarray:
+        h, w = y.shape
+        return cv2.resize(y, (w * SCALE, h * SCALE), interpolation=cv2.INTER_CUBIC)
 
     def describe(self) -> str:
         return "bicubic (OpenCV INTER_CUBIC, no model)"

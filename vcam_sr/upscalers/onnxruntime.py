@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime as ort
 
 from engine_build.errors import VcamError
-from vcam_sr.upscalers.base import Upscaler, probe_frame, to_hwc_uint8, to_nchw_float
+from vcam_sr.upscalers.base import Upscaler, to_model_input
 
 
 class OnnxRuntimeUpscaler(Upscaler):
@@ -29,26 +29,22 @@ class OnnxRuntimeUpscaler(Upscaler):
         self._check_contract()
 
     def _check_contract(self) -> None:
-        """float32 NCHW RGB of any size in, finite values out (the 2x check is check_contract's)."""
+        """One float32 N x 1 x H x W luma input of any size (2x and finite: check_contract)."""
         what, inputs = f"model {self.model_path}", self.session.get_inputs()
         if len(inputs) != 1 or inputs[0].type != "tensor(float)":
-            raise VcamError(f"{what} takes {', '.join(i.type for i in inputs)}, not float32 NCHW "
-                            "RGB (one input); export it with engine_build/export.py")
+            raise VcamError(f"{what} takes {', '.join(i.type for i in inputs)}, not one float32 "
+                            "luma plane; export it with engine_build/export.py")
         shape = inputs[0].shape
-        if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
-            raise VcamError(f"{what} takes input of shape {shape}, not N x 3 x H x W (RGB); "
-                            "vcam-sr needs a 3-colour model")
+        if len(shape) != 4 or shape[1] != 1:
+            raise VcamError(f"{what} takes input of shape {shape}, not N x 1 x H x W: vcam-sr runs "
+                            "luma models (an RGB model from an older vcam-sr: re-export its "
+                            "checkpoint with engine_build/export.py, which converts it)")
         if isinstance(shape[2], int) or isinstance(shape[3], int):
             raise VcamError(f"{what} takes only {shape[3]}x{shape[2]} frames; re-export it with a "
                             "dynamic height and width (engine_build/export.py does)")
-        out = self.session.run(None, {self.input_name: to_nchw_float(probe_frame())})[0]
-        if not np.isfinite(out).all():
-            raise VcamError(f"{what} produces NaN or infinite values; it is broken (re-train or "
-                            "re-export it) or not a vcam-sr model")
 
-    def upscale(self, frame: np.ndarray) -> np.ndarray:
-        out = self.session.run(None, {self.input_name: to_nchw_float(frame)})[0]
-        return to_hwc_uint8(out)
+    def upscale_y(self, y: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: to_model_input(y)})[0][0, 0]
 
     def describe(self) -> str:
         return (f"onnxruntime {ort.__version__}, model {self.model_path.name}, providers "

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from engine_build.errors import VcamError
+from vcam_sr.media.colour import luma
 from vcam_sr.upscalers.base import SCALE, Upscaler
 
 ALGORITHMS = {"ESPCN": "espcn", "FSRCNN": "fsrcnn", "FSRCNN-small": "fsrcnn", "LapSRN": "lapsrn"}
@@ -39,9 +40,12 @@ class OpenCVDnnUpscaler(Upscaler):
         if threads:
             cv2.setNumThreads(threads)
 
-    def upscale(self, frame: np.ndarray) -> np.ndarray:
-        bgr = np.ascontiguousarray(frame[..., ::-1])
-        return np.ascontiguousarray(self.sr.upsample(bgr)[..., ::-1])
+    def upscale_y(self, y: np.ndarray) -> np.ndarray:
+        """These nets work on luma too (OpenCV feeds them Y and scales CbCr bicubically), so a
+        grey frame in gives their Y out; its 8-bit quantization is theirs."""
+        grey = np.rint(np.clip(y, 0, 1) * 255).astype(np.uint8)
+        out = self.sr.upsample(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+        return luma(out[..., ::-1])
 
     def describe(self) -> str:
         return f"opencv {self.path.stem}"

@@ -1,7 +1,7 @@
 """TensorRT backend (TensorRT-RTX or standard TensorRT), written to NVIDIA's TRT 10+ API:
 tensors bound by name (set_input_shape, set_tensor_address), execute_async_v3 on one CUDA
-stream, pinned host buffers. The engine takes and returns uint8 HWC frames, so normalisation
-runs on the GPU (engine_build/io_wrapper.py). CUDA memory comes from cuda-python."""
+stream, pinned host buffers. The engine takes and returns float32 luma planes (fp16 inside).
+CUDA memory comes from cuda-python."""
 from __future__ import annotations
 
 import ctypes
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine_build.io_wrapper import FRAME_IN, FRAME_OUT
+from engine_build.contract import INPUT, OUTPUT
 from engine_build.errors import VcamError
 from vcam_sr.upscalers.base import SCALE, Upscaler
 
@@ -45,34 +45,35 @@ class TensorRTUpscaler(Upscaler):
             raise EngineLoadError(f"{self.engine_path.name} could not be deserialised")
         self.context = self.engine.create_execution_context()
         self.stream = _cuda(cudart.cudaStreamCreate())
-        self.min_shape, _, self.max_shape = self.engine.get_tensor_profile_shape(FRAME_IN, 0)
+        self.min_shape, _, self.max_shape = self.engine.get_tensor_profile_shape(INPUT, 0)
         self.size = None
         self._buffers: list = []
 
     def _allocate(self, h: int, w: int) -> None:
         self._free()
-        n_in, n_out = h * w * 3, h * w * 3 * SCALE * SCALE
-        cudart = self.cudart
-        self.d_in, self.d_out = _cuda(cudart.cudaMalloc(n_in)), _cuda(cudart.cudaMalloc(n_out))
-        self.h_in, self.h_out = _cuda(cudart.cudaMallocHost(n_in)), _cuda(cudart.cudaMallocHost(n_out))
+        n_in, n_out = h * w, h * w * SCALE * SCALE
+        cudart, item = self.cudart, np.dtype(np.float32).itemsize
+        self.d_in, self.d_out = _cuda(cudart.cudaMalloc(n_in * item)), _cuda(cudart.cudaMalloc(n_out * item))
+        self.h_in = _cuda(cudart.cudaMallocHost(n_in * item))
+        self.h_out = _cuda(cudart.cudaMallocHost(n_out * item))
         self._buffers = [("device", self.d_in), ("device", self.d_out), ("host", self.h_in), ("host", self.h_out)]
-        self.in_view = np.ctypeslib.as_array((ctypes.c_uint8 * n_in).from_address(self.h_in))
-        self.out_view = np.ctypeslib.as_array((ctypes.c_uint8 * n_out).from_address(self.h_out))
-        self.context.set_input_shape(FRAME_IN, (1, h, w, 3))
-        self.context.set_tensor_address(FRAME_IN, self.d_in)
-        self.context.set_tensor_address(FRAME_OUT, self.d_out)
-        self.size, self.n_in, self.n_out = (h, w), n_in, n_out
+        self.in_view = np.ctypeslib.as_array((ctypes.c_float * n_in).from_address(self.h_in))
+        self.out_view = np.ctypeslib.as_array((ctypes.c_float * n_out).from_address(self.h_out))
+        self.context.set_input_shape(INPUT, (1, 1, h, w))
+        self.context.set_tensor_address(INPUT, self.d_in)
+        self.context.set_tensor_address(OUTPUT, self.d_out)
+        self.size, self.n_in, self.n_out = (h, w), n_in * item, n_out * item
 
-    def upscale(self, frame: np.ndarray) -> np.ndarray:
-        h, w = frame.shape[:2]
-        if not (self.min_shape[1] <= h <= self.max_shape[1] and self.min_shape[2] <= w <= self.max_shape[2]):
-            raise VcamError(f"a {w}x{h} frame is outside the engine's profile ({self.min_shape[2]}x"
-                            f"{self.min_shape[1]} to {self.max_shape[2]}x{self.max_shape[1]}); rebuild it "
+    def upscale_y(self, y: np.ndarray) -> np.ndarray:
+        h, w = y.shape
+        if not (self.min_shape[2] <= h <= self.max_shape[2] and self.min_shape[3] <= w <= self.max_shape[3]):
+            raise VcamError(f"a {w}x{h} frame is outside the engine's profile ({self.min_shape[3]}x"
+                            f"{self.min_shape[2]} to {self.max_shape[3]}x{self.max_shape[2]}); rebuild it "
                             "with vcam-sr build-engine --min/--max")
         if (h, w) != self.size:
             self._allocate(h, w)
         cudart = self.cudart
-        self.in_view[:] = frame.reshape(-1)
+        self.in_view[:] = y.reshape(-1)
         _cuda(cudart.cudaMemcpyAsync(self.d_in, self.h_in, self.n_in,
                                      cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, self.stream))
         if not self.context.execute_async_v3(self.stream):
@@ -80,7 +81,7 @@ class TensorRTUpscaler(Upscaler):
         _cuda(cudart.cudaMemcpyAsync(self.h_out, self.d_out, self.n_out,
                                      cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, self.stream))
         _cuda(cudart.cudaStreamSynchronize(self.stream))
-        return self.out_view.reshape(h * SCALE, w * SCALE, 3).copy()
+        return self.out_view.reshape(h * SCALE, w * SCALE).copy()
 
     def _free(self) -> None:
         for kind, ptr in self._buffers:

@@ -41,7 +41,7 @@ class TorchUpscaler(Upscaler):
 
     def _graph(self, shape: torch.Size):
         """Capture the model for one input shape (PyTorch's documented warm-up-then-capture)."""
-        static_in = torch.zeros(shape, dtype=torch.uint8, device=self.device)
+        static_in = torch.zeros(shape, dtype=torch.float32, device=self.device)
         forward = lambda: self._forward(static_in)  # noqa: E731
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
@@ -54,14 +54,13 @@ class TorchUpscaler(Upscaler):
             static_out = forward()
         return graph, static_in, static_out
 
-    def _forward(self, hwc_u8: torch.Tensor) -> torch.Tensor:
-        x = hwc_u8.permute(2, 0, 1)[None].to(self.dtype).div_(255)
-        y = self.model(x.contiguous(memory_format=torch.channels_last))
-        return y[0].clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(1, 2, 0)
+    def _forward(self, y: torch.Tensor) -> torch.Tensor:
+        x = y[None, None].to(self.dtype).contiguous(memory_format=torch.channels_last)
+        return self.model(x)[0, 0].float()
 
     @torch.inference_mode()
-    def upscale(self, frame: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.require(frame, requirements=["C", "W"]))  # copies only read-only input
+    def upscale_y(self, y: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.require(y, np.float32, requirements=["C", "W"]))
         if not self.cuda:
             return self._forward(x.to(self.device)).cpu().numpy()
         if x.shape not in self.graphs:

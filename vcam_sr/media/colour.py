@@ -1,0 +1,165 @@
+"""Exact colour conversions between YUV planes and RGB, in the picture's own matrix, range and
+bit depth, rounded (never truncated).
+
+Why by hand: FFmpeg's swscale, behind PyAV's `to_ndarray(format="rgb24")`, truncates on its
+default path (every frame ~1.1 code values darker) and assumes BT.601; OpenCV's cvtColor knows
+only BT.601 at 8 bits. These few lines of float arithmetic are exact for every case a video
+can carry: BT.601 / BT.709 / BT.2020 matrices, limited or full range, 8 to 16 bits, 4:2:0,
+4:2:2 and 4:4:4 chroma.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# Kr, Kb of each matrix (Kg = 1 - Kr - Kb)
+MATRICES = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593),
+            "smpte240m": (0.212, 0.087), "fcc": (0.30, 0.11)}
+
+
+@dataclass(frozen=True)
+class ColourSpace:
+    """How a YUV picture's code values map to colour."""
+
+    matrix: str = "bt601"
+    full_range: bool = False
+    depth: int = 8
+
+    def __post_init__(self):
+        if self.matrix not in MATRICES:
+            raise ValueError(f"unknown colour matrix {self.matrix!r}; one of {', '.join(MATRICES)}")
+        if not 8 <= self.depth <= 16:
+            raise ValueError(f"bit depth {self.depth} is outside 8-16")
+
+    @property
+    def peak(self) -> int:
+        return (1 << self.depth) - 1
+
+    @property
+    def dtype(self) -> type:
+        return np.uint8 if self.depth == 8 else np.uint16
+
+    def luma_scale(self) -> tuple[float, float]:
+        """(offset, span): code = offset + span * Y for Y in [0, 1]."""
+        if self.full_range:
+            return 0.0, float(self.peak)
+        shift = 1 << (self.depth - 8)
+        return 16.0 * shift, 219.0 * shift
+
+    def chroma_scale(self) -> tuple[float, float]:
+        """(centre, span): code = centre + span * C for C in [-0.5, 0.5]."""
+        centre = float(1 << (self.depth - 1))
+        return (centre, float(self.peak)) if self.full_range else (centre, 224.0 * (1 << (self.depth - 8)))
+
+    def describe(self) -> str:
+        return f"{self.matrix} {'full' if self.full_range else 'limited'} range {self.depth}-bit"
+
+
+@dataclass
+class YuvPicture:
+    """A frame as YUV planes in its own colour space: y is HxW, u and v are the (possibly
+    subsampled) chroma planes, None for a greyscale picture."""
+
+    y: np.ndarray
+    u: np.ndarray | None
+    v: np.ndarray | None
+    space: ColourSpace
+
+    @property
+    def width(self) -> int:
+        return self.y.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self.y.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(height, width, 3), like an RGB frame's, so size checks read the same for both."""
+        return self.y.shape[0], self.y.shape[1], 3
+
+    @property
+    def subsampling(self) -> tuple[int, int]:
+        """(horizontal, vertical) chroma factors: (2, 2) for 4:2:0, (1, 1) for 4:4:4."""
+        if self.u is None:
+            return 1, 1
+        return round(self.width / self.u.shape[1]), round(self.height / self.u.shape[0])
+
+
+def _quantize(values: np.ndarray, offset: float, span: float, space: ColourSpace) -> np.ndarray:
+    out = values * np.float32(span) + np.float32(offset)
+    np.clip(out, 0, space.peak, out=out)
+    return np.rint(out, out=out).astype(space.dtype)
+
+
+def luma(rgb: np.ndarray, matrix: str = "bt601") -> np.ndarray:
+    """float32 luma in [0, 1] of an RGB frame (uint8, or float in [0, 1])."""
+    kr, kb = MATRICES[matrix]
+    rgb = rgb.astype(np.float32) * np.float32(1 / 255) if rgb.dtype == np.uint8 else rgb
+    return rgb[..., 0] * np.float32(kr) + rgb[..., 1] * np.float32(1 - kr - kb) + rgb[..., 2] * np.float32(kb)
+
+
+def normalized_luma(picture: YuvPicture) -> np.ndarray:
+    """The Y plane as float32 in [0, 1] (black 0, white 1) whatever the range and depth."""
+    offset, span = picture.space.luma_scale()
+    return (picture.y.astype(np.float32) - np.float32(offset)) * np.float32(1 / span)
+
+
+def luma_codes(y: np.ndarray, space: ColourSpace) -> np.ndarray:
+    """float Y in [0, 1] -> the Y plane's code values, rounded and clipped."""
+    return _quantize(y, *space.luma_scale(), space)
+
+
+def _chroma_float(plane: np.ndarray, space: ColourSpace) -> np.ndarray:
+    centre, span = space.chroma_scale()
+    return (plane.astype(np.float32) - np.float32(centre)) * np.float32(1 / span)
+
+
+def yuv_to_rgb_float(picture: YuvPicture) -> np.ndarray:
+    """float32 HxWx3 RGB in [0, 1]; subsampled chroma is brought to full size bilinearly."""
+    y = normalized_luma(picture)
+    if picture.u is None:
+        return np.repeat(np.clip(y, 0, 1)[..., None], 3, axis=2)
+    size = (picture.width, picture.height)
+    cb, cr = (_chroma_float(p, picture.space) for p in (picture.u, picture.v))
+    if cb.shape != y.shape:
+        cb = cv2.resize(cb, size, interpolation=cv2.INTER_LINEAR)
+        cr = cv2.resize(cr, size, interpolation=cv2.INTER_LINEAR)
+    kr, kb = MATRICES[picture.space.matrix]
+    kg = 1 - kr - kb
+    r = y + np.float32(2 * (1 - kr)) * cr
+    b = y + np.float32(2 * (1 - kb)) * cb
+    g = (y - np.float32(kr) * r - np.float32(kb) * b) * np.float32(1 / kg)
+    return np.clip(np.stack([r, g, b], axis=2), 0, 1)
+
+
+def yuv_to_rgb(picture: YuvPicture) -> np.ndarray:
+    """uint8 HxWx3 RGB, rounded to the nearest code value."""
+    out = yuv_to_rgb_float(picture) * np.float32(255)
+    return np.rint(out, out=out).astype(np.uint8)
+
+
+def rgb_to_yuv(rgb: np.ndarray, space: ColourSpace, subsampling: tuple[int, int] = (2, 2)) -> YuvPicture:
+    """RGB (uint8, or float in [0, 1]) -> planes in `space`; chroma averaged over each
+    subsampling block (odd sizes round up, as FFmpeg's planes do)."""
+    rgb = rgb.astype(np.float32) * np.float32(1 / 255) if rgb.dtype == np.uint8 else rgb.astype(np.float32)
+    kr, kb = MATRICES[space.matrix]
+    y = luma(rgb, space.matrix)
+    cb = (rgb[..., 2] - y) * np.float32(1 / (2 * (1 - kb)))
+    cr = (rgb[..., 0] - y) * np.float32(1 / (2 * (1 - kr)))
+    sx, sy = subsampling
+    if (sx, sy) != (1, 1):
+        h, w = y.shape
+        size = (-(-w // sx), -(-h // sy))
+        cb = cv2.resize(cb, size, interpolation=cv2.INTER_AREA)
+        cr = cv2.resize(cr, size, interpolation=cv2.INTER_AREA)
+    centre, span = space.chroma_scale()
+    return YuvPicture(luma_codes(y, space), _quantize(cb, centre, span, space),
+                      _quantize(cr, centre, span, space), space)
+
+
+def to_rgb(frame: np.ndarray | YuvPicture) -> np.ndarray:
+    """Any frame as uint8 RGB (RGB frames pass through)."""
+    return yuv_to_rgb(frame) if isinstance(frame, YuvPicture) else frame

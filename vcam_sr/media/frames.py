@@ -1,0 +1,95 @@
+"""PyAV frames to and from vcam-sr frames, with no colour conversion on the way: a YUV frame's
+planes are read as they are (YuvPicture, tagged with its matrix, range and depth); an RGB or
+palette frame becomes uint8 RGB. Only layout changes (NV12 to planar, say) go through swscale,
+which copies those exactly."""
+from __future__ import annotations
+
+import re
+
+import av
+import numpy as np
+
+from vcam_sr.media.colour import ColourSpace, YuvPicture
+
+# planar YUV pixel formats: name -> (chroma subsampling (x, y), bits); None = greyscale
+PLANAR = {"yuv420p": (2, 2), "yuvj420p": (2, 2), "yuv422p": (2, 1), "yuvj422p": (2, 1),
+          "yuv444p": (1, 1), "yuvj444p": (1, 1), "yuv440p": (1, 2), "yuvj440p": (1, 2),
+          "gray": None}
+for _bits in (9, 10, 12, 14, 16):
+    for _name, _sub in (("yuv420p", (2, 2)), ("yuv422p", (2, 1)), ("yuv444p", (1, 1))):
+        PLANAR[f"{_name}{_bits}le"] = _sub
+    PLANAR[f"gray{_bits}le"] = None
+# other YUV layouts -> the planar format that holds the same samples
+REPACK = {"nv12": "yuv420p", "nv21": "yuv420p", "p010le": "yuv420p10le", "p016le": "yuv420p16le",
+          "yuyv422": "yuv422p", "uyvy422": "yuv422p", "nv16": "yuv422p", "nv24": "yuv444p",
+          "yuva420p": "yuv420p", "yuva444p": "yuv444p", "yuva420p10le": "yuv420p10le",
+          "p210le": "yuv422p10le", "y210le": "yuv422p10le"}
+# AVColorSpace codes (frame.colorspace) -> matrix
+AV_MATRIX = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
+MATRIX_AV = {"bt709": 1, "fcc": 4, "bt601": 6, "smpte240m": 7, "bt2020": 9}
+AV_RANGE_LIMITED, AV_RANGE_FULL = 1, 2
+
+
+def _bits(fmt: str) -> int:
+    found = re.search(r"(\d+)[lb]e$", fmt)
+    return int(found.group(1)) if found else 8
+
+
+def guessed_matrix(height: int) -> str:
+    """The matrix players assume for an untagged video: BT.709 from 720 lines up, else BT.601."""
+    return "bt709" if height >= 720 else "bt601"
+
+
+def colour_space(frame: av.VideoFrame, fmt: str | None = None) -> ColourSpace:
+    """The frame's tagged matrix and range (untagged: guessed as players do), and its depth."""
+    fmt = fmt or frame.format.name
+    matrix = AV_MATRIX.get(int(frame.colorspace or 2)) or guessed_matrix(frame.height)
+    tagged = int(frame.color_range or 0)
+    full = tagged == AV_RANGE_FULL or fmt.startswith("yuvj") or (fmt.startswith("gray") and tagged != AV_RANGE_LIMITED)
+    return ColourSpace(matrix, full, _bits(fmt))
+
+
+def _plane(plane, dtype) -> np.ndarray:
+    """One plane's pixels (line padding cut off), copied out of FFmpeg's buffer."""
+    item = np.dtype(dtype).itemsize
+    rows = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // item)
+    return rows[:, :plane.width].copy()
+
+
+def from_av(frame: av.VideoFrame) -> YuvPicture | np.ndarray:
+    """A decoded frame as a YuvPicture in its own colour space, or uint8 RGB if it is RGB."""
+    fmt = frame.format.name
+    if fmt in REPACK:
+        space = colour_space(frame, fmt)
+        fmt = REPACK[fmt]
+        frame = frame.reformat(format=fmt)
+    elif fmt not in PLANAR:  # RGB, BGR, palette, ...: copied into rgb24, values unchanged
+        return frame.to_ndarray(format="rgb24") if fmt != "rgb24" else frame.to_ndarray()
+    else:
+        space = colour_space(frame, fmt)
+    dtype = np.uint8 if space.depth == 8 else np.uint16
+    planes = [_plane(p, dtype) for p in frame.planes[:3]]
+    if PLANAR[fmt] is None:
+        return YuvPicture(planes[0], None, None, space)
+    return YuvPicture(planes[0], planes[1], planes[2], space)
+
+
+def pixel_format(picture: YuvPicture) -> str:
+    """The planar FFmpeg format that holds `picture` as it is."""
+    sub = picture.subsampling if picture.u is not None else None
+    name = next(n for n, s in PLANAR.items() if s == sub and not n.startswith("yuvj"))
+    base = name.rstrip("0123456789le") if name.endswith("le") else name
+    return base if picture.space.depth == 8 else f"{base}{picture.space.depth}le"
+
+
+def to_av(picture: YuvPicture) -> av.VideoFrame:
+    """`picture` as a PyAV frame of the matching planar format, tagged with its matrix and range."""
+    frame = av.VideoFrame(picture.width, picture.height, pixel_format(picture))
+    planes = [picture.y] if picture.u is None else [picture.y, picture.u, picture.v]
+    for plane, data in zip(frame.planes, planes):
+        item = data.dtype.itemsize
+        rows = np.frombuffer(plane, data.dtype).reshape(plane.height, plane.line_size // item)
+        rows[:, :plane.width] = data
+    frame.colorspace = MATRIX_AV[picture.space.matrix]
+    frame.color_range = AV_RANGE_FULL if picture.space.full_range else AV_RANGE_LIMITED
+    return frame
