@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vcam_sr.condition import FEATURES
+
 from engine_build.networks import as_y_only, fold, load_checkpoint, plain_args, preset_args
 from engine_build.atomic import atomic_path, check_output, same_file
-from engine_build.contract import INPUT, OUTPUT
+from engine_build.contract import CONDITION, INPUT, OUTPUT
 from engine_build.errors import VcamError
 
 OPSET = 17
@@ -39,17 +41,19 @@ def describe(ckpt: dict) -> dict[str, str]:
         commit = ""
     return {"vcam_sr_preset": ckpt["preset"], "scale": "2",
             "vcam_sr_variant": "clean" if set(mix) == {"clean"} else "robust",
+            "vcam_sr_conditions": ",".join(FEATURES) if (ckpt.get("model_args") or {}).get("conditions") else "",
             "vcam_sr_degradation": json.dumps(mix),
             "vcam_sr_model_args": json.dumps(ckpt.get("model_args") or preset_args(ckpt["preset"])),
             "vcam_sr_step": str(ckpt.get("step")), "vcam_sr_commit": commit or "unknown"}
 
 
-def input_colours(model: torch.nn.Module) -> int:
-    """1 for the luma nets the runtime runs, 3 for an RGB net (training experiments)."""
-    return 1 if getattr(model, "y_only", False) else 3
-
-
 TOLERANCE = 1e-4  # largest |PyTorch - ONNX Runtime| accepted, on outputs in [0, 1]
+
+
+def example_inputs(model: torch.nn.Module, h: int, w: int, gen: torch.Generator | None = None) -> tuple:
+    """Random inputs of the luma net `model`: the Y plane, and its conditions if it takes them."""
+    y = torch.rand(1, 1, h, w, generator=gen)
+    return (y, torch.randn(1, model.conditions, generator=gen)) if model.conditions else (y,)
 
 
 def export_onnx(model: torch.nn.Module, out: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
@@ -57,12 +61,12 @@ def export_onnx(model: torch.nn.Module, out: str | os.PathLike, metadata: dict[s
     Runtime's output matches PyTorch's within TOLERANCE (otherwise ValueError, nothing written)."""
     out = Path(out)
     deploy = fold(model).float().eval()
-    dummy = torch.rand(1, input_colours(model), 64, 96)
+    names = [INPUT, CONDITION][:1 + bool(model.conditions)]
     with atomic_path(out) as tmp:
         torch.onnx.export(
-            deploy, (dummy,), tmp, opset_version=OPSET, dynamo=False,
-            input_names=[INPUT], output_names=[OUTPUT],
-            dynamic_axes={INPUT: {0: "batch", 2: "height", 3: "width"},
+            deploy, example_inputs(model, 64, 96), tmp, opset_version=OPSET, dynamo=False,
+            input_names=names, output_names=[OUTPUT],
+            dynamic_axes={INPUT: {0: "batch", 2: "height", 3: "width"}, CONDITION: {0: "batch"},
                           OUTPUT: {0: "batch", 2: "height2", 3: "width2"}})
         import onnx
 
@@ -84,13 +88,14 @@ def max_abs_diff(model: torch.nn.Module, onnx_path: str | os.PathLike, sizes=((4
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
     worst = 0.0
     gen = torch.Generator().manual_seed(0)
     for h, w in sizes:
-        x = torch.rand(1, input_colours(model), h, w, generator=gen)
+        inputs = example_inputs(model, h, w, gen)
         with torch.no_grad():
-            ref = model(x).numpy()
-        got = sess.run(None, {INPUT: x.numpy()})[0]
+            ref = model(*inputs).numpy()
+        got = sess.run(None, {n: t.numpy() for n, t in zip(names, inputs)})[0]
         worst = max(worst, float(np.abs(ref - got).max()))
     return worst
 

@@ -1,4 +1,4 @@
-"""The vcam-sr generator family and the GAN discriminator (torch only).
+"""The vcam-sr generator family (torch only).
 
 Shared by training/ (which trains them), export.py (which folds and exports them) and the
 runtime's torch backend; it needs nothing but torch. Every net keeps engine_build/contract.py.
@@ -18,11 +18,12 @@ from engine_build.contract import SCALE
 PHASES = SCALE * SCALE  # sub-pixel channels per colour before PixelShuffle
 
 # name -> (architecture, keyword arguments). `fast` is CPU real time; `balanced` twice as deep
-# (1.6x the time: 4+ cores, or 320x180 input on 2); `quality` is for GPUs.
+# (1.6x the time: 4+ cores, or 320x180 input on 2); `quality` is for GPUs. Each takes the
+# measured noise and blocking of the frame as 3 conditions (vcam_sr/condition.py).
 PRESETS = {
-    "fast": ("plain", dict(channels=16, blocks=4, y_only=True)),
-    "balanced": ("plain", dict(channels=16, blocks=8, y_only=True)),
-    "quality": ("fastsrgan", dict(channels=64, blocks=12, expansion=4)),
+    "fast": ("plain", dict(channels=16, blocks=4, y_only=True, conditions=3)),
+    "balanced": ("plain", dict(channels=16, blocks=8, y_only=True, conditions=3)),
+    "quality": ("plain", dict(channels=48, blocks=12, y_only=True, conditions=3)),
 }
 
 
@@ -185,13 +186,22 @@ class PlainSR(nn.Module):
     With `y_only=True` the net takes the Y plane alone and returns Y at twice the size: the
     runtime upscales a video's own Y plane and its chroma planes with a plain filter, so no
     colour conversion happens per frame and chroma is never changed (the runtime's contract).
+
+    With `conditions=K` (Y-only nets) the net also takes K numbers per frame, the measured
+    noise and blocking of the input (vcam_sr/condition.py), as K constant planes beside Y, as
+    FFDNet takes its noise map: one net then serves clean, webcam and call frames, and how it
+    treats a frame changes smoothly with the measurement instead of switching between models.
+    The planes cost one wider first conv (~1% of the time).
     """
 
-    def __init__(self, channels: int = 16, blocks: int = 4, luma: bool = False, y_only: bool = False):
+    def __init__(self, channels: int = 16, blocks: int = 4, luma: bool = False, y_only: bool = False,
+                 conditions: int = 0):
         super().__init__()
-        self.luma, self.y_only = luma and not y_only, y_only
+        if conditions and not y_only:
+            raise ValueError("only a Y-only PlainSR takes condition inputs")
+        self.luma, self.y_only, self.conditions = luma and not y_only, y_only, conditions
         colours = 1 if y_only else 3
-        layers = [ECB(colours, channels), nn.ReLU(inplace=True)]
+        layers = [ECB(colours + conditions, channels), nn.ReLU(inplace=True)]
         for _ in range(blocks):
             layers += [ECB(channels, channels), nn.ReLU(inplace=True)]
         layers.append(ECB(channels, (1 if luma or y_only else 3) * PHASES))
@@ -200,69 +210,19 @@ class PlainSR(nn.Module):
         self.anchor = BicubicAnchor(colours)
         self.shuffle = ShuffleToRGB(colours)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        residual, anchor = self.body(x), self.anchor(x)
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """`x`: N x colours x H x W; `condition`: N x K, for a net with K conditions."""
+        if self.conditions:
+            planes = condition.reshape(-1, self.conditions, 1, 1).expand(-1, -1, *x.shape[2:])
+            residual = self.body(torch.cat([x, planes.to(x.dtype)], dim=1))
+        else:
+            residual = self.body(x)
+        anchor = self.anchor(x)
         if self.luma:  # (N, 3, 4, H, W) + (N, 1, 4, H, W): one residual for all three colours
             n, _, h, w = x.shape
             anchor = anchor.reshape(n, 3, PHASES, h, w) + residual.unsqueeze(1)
             return self.shuffle(anchor.reshape(n, 3 * PHASES, h, w))
         return self.shuffle(residual + anchor)
-
-
-class InvertedResidual(nn.Module):
-    """MobileNetV2 block: 1x1 expand, depthwise 3x3, 1x1 project, residual."""
-
-    def __init__(self, channels: int, expansion: int):
-        super().__init__()
-        hidden = channels * expansion
-        self.block = nn.Sequential(
-            nn.Conv2d(channels, hidden, 1), nn.PReLU(hidden),
-            nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden), nn.PReLU(hidden),
-            nn.Conv2d(hidden, channels, 1),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.block(x)
-
-
-class FastSRGAN(nn.Module):
-    """Fast-SRGAN-style generator: conv head + PReLU, inverted-residual blocks, global skip,
-    one conv + PixelShuffle(2) stage, conv tail; plus the bicubic anchor for faster training."""
-
-    def __init__(self, channels: int = 64, blocks: int = 12, expansion: int = 4):
-        super().__init__()
-        self.head = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.PReLU(channels))
-        self.blocks = nn.Sequential(*[InvertedResidual(channels, expansion) for _ in range(blocks)])
-        self.body_conv = nn.Conv2d(channels, channels, 3, padding=1)
-        self.upsample = nn.Sequential(
-            nn.Conv2d(channels, channels * SCALE * SCALE, 3, padding=1),
-            nn.PixelShuffle(SCALE), nn.PReLU(channels))
-        self.tail = nn.Conv2d(channels, 3, 3, padding=1)
-        self.anchor = BicubicAnchor(3)
-        self.shuffle = ShuffleToRGB()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feat = self.head(x)
-        feat = feat + self.body_conv(self.blocks(feat))
-        return self.tail(self.upsample(feat)) + self.shuffle(self.anchor(x))
-
-
-class Discriminator(nn.Module):
-    """Patch discriminator ending in global average pooling, so any patch size works."""
-
-    def __init__(self, channels: int = 32, stages: int = 4):
-        super().__init__()
-        layers, cin = [nn.Conv2d(3, channels, 3, padding=1), nn.LeakyReLU(0.2)], channels
-        for i in range(stages):
-            cout = channels * 2 ** min(i + 1, 3)
-            layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
-                       nn.Conv2d(cout, cout, 3, padding=1), nn.LeakyReLU(0.2)]
-            cin = cout
-        layers.append(nn.Conv2d(cin, 1, 3, padding=1))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).mean(dim=(1, 2, 3))
 
 
 def preset_args(preset: str) -> dict:
@@ -278,9 +238,9 @@ def build_generator(preset: str, model_args: dict | None = None) -> nn.Module:
     checkpoints do), so a checkpoint rebuilds its own net even after PRESETS has changed."""
     args = dict(model_args or preset_args(preset))
     arch = args.pop("arch", None)
-    if arch not in ("plain", "fastsrgan"):
+    if arch != "plain":
         raise ValueError(f"unknown architecture {arch!r} in model_args {model_args!r}")
-    return (PlainSR if arch == "plain" else FastSRGAN)(**args)
+    return PlainSR(**args)
 
 
 def generator_from_checkpoint(ckpt: dict) -> nn.Module:
@@ -315,6 +275,9 @@ def warm_start(model: nn.Module, state_dict: dict) -> None:
         state = _grow_depth(model, state)
         if model.y_only and state["body.0.conv3.weight"].shape[1] == 3:
             state = _y_input(state)
+        if model.conditions and state["body.0.conv3.weight"].shape[1] == 1:
+            state = {k: (F.pad(v, (0, 0, 0, 0, 0, model.conditions)) if k.startswith("body.0.") and
+                         v.ndim == 4 and v.shape[1] == 1 else v) for k, v in state.items()}
     own = model.state_dict()
     loadable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     anchor = state.get("anchor.conv.weight")
@@ -380,7 +343,7 @@ def as_y_only(model: nn.Module) -> PlainSR:
     if not isinstance(model, PlainSR):
         raise ValueError(f"a {type(model).__name__} generator takes RGB and cannot become the luma "
                          "model the runtime runs; export a PlainSR (fast or balanced) checkpoint")
-    luma_net = build_generator("", {**plain_args(model), "luma": False, "y_only": True})
+    luma_net = build_generator("", {**plain_args(model), "luma": False, "y_only": True, "conditions": 0})
     warm_start(luma_net, model.state_dict())
     return luma_net.eval()
 
@@ -389,7 +352,7 @@ def plain_args(model: PlainSR) -> dict:
     """The `model_args` that rebuild this (unfolded) PlainSR, as a checkpoint carries them."""
     blocks = sum(isinstance(m, ECB) for m in model.body) - 2
     return {"arch": "plain", "channels": model.body[0].cout, "blocks": blocks, "luma": model.luma,
-            "y_only": model.y_only}
+            "y_only": model.y_only, "conditions": model.conditions}
 
 
 def strip_compile_prefix(state_dict: dict) -> dict:
@@ -408,7 +371,7 @@ def load_checkpoint(path: str | os.PathLike, use_ema: bool = True) -> tuple[torc
     if not Path(path).is_file():
         raise ValueError(f"checkpoint {path} does not exist; pass a .pt file written by training/train.py")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for damaged files
         raise ValueError(f"cannot read checkpoint {path} ({type(exc).__name__}: it is damaged or "
                          "not a PyTorch file); pass a .pt file written by training/train.py") from None

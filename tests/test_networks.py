@@ -1,12 +1,12 @@
-"""Generator family: shapes, folding, ONNX export parity, int8 quantisation."""
+"""Generator family: shapes, folding, conversions, ONNX export parity, int8 quantisation."""
 import numpy as np
 import pytest
 import torch
 
 from conftest import SHARED, VAL, needs_shared
-from engine_build.export import export_onnx, max_abs_diff
-from engine_build.networks import (ECB, LUMA_WEIGHTS, PRESETS, Discriminator, PlainSR,
-                                   build_generator, fold, warm_start)
+from engine_build.export import example_inputs, export_onnx, max_abs_diff
+from engine_build.networks import (ECB, LUMA_WEIGHTS, PRESETS, PlainSR, as_y_only, build_generator,
+                                   fold, warm_start)
 from training.data import load_val_set
 from vcam_sr.models import resolve_model
 
@@ -30,23 +30,31 @@ def randomise(model: torch.nn.Module) -> torch.nn.Module:
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 @pytest.mark.parametrize("size", [(32, 48), (37, 53), (1, 1)])
-def test_every_preset_outputs_exactly_2x(preset, size):
+def test_every_preset_outputs_exactly_2x_luma(preset, size):
     model = build_generator(preset).eval()
     with torch.no_grad():
-        out = model(torch.rand(2, 3, *size))
-    assert out.shape == (2, 3, size[0] * 2, size[1] * 2)
+        out = model(torch.rand(2, 1, *size), torch.randn(2, model.conditions))
+    assert out.shape == (2, 1, size[0] * 2, size[1] * 2)
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_folded_network_equals_unfolded(preset):
     model = randomise(build_generator(preset))
-    x = torch.rand(1, 3, 29, 41)
+    inputs = example_inputs(model, 29, 41)
     folded = fold(model)
     assert not any(isinstance(m, ECB) for m in folded.modules())
     with torch.no_grad():
-        diff = (model(x) - folded(x)).abs().max().item()
-        assert model(x).abs().max().item() > 0.1  # the comparison is not between two zeros
+        diff = (model(*inputs) - folded(*inputs)).abs().max().item()
+        assert model(*inputs).abs().max().item() > 0.1  # the comparison is not between two zeros
     assert diff < 1e-4
+
+
+def test_the_condition_changes_the_output():
+    model = randomise(build_generator("fast"))
+    y = torch.rand(1, 1, 24, 24)
+    with torch.no_grad():
+        a, b = model(y, torch.zeros(1, 3)), model(y, torch.full((1, 3), 2.0))
+    assert (a - b).abs().max() > 1e-3
 
 
 def test_luma_generator_changes_only_luma():
@@ -68,19 +76,39 @@ def test_warm_start_turns_an_rgb_generator_into_a_luma_one_with_the_same_luma():
     assert y_rgb.abs().max() > 0.1
     assert torch.allclose(y_rgb, y_luma, atol=1e-4)
     with pytest.raises(ValueError, match="different preset"):
-        warm_start(luma, build_generator("quality").state_dict())
+        warm_start(luma, PlainSR(32, 2, luma=True).state_dict())
+
+
+def test_an_rgb_input_net_becomes_a_y_only_net_with_the_same_luma_on_grey_frames():
+    rgb = randomise(PlainSR(16, 2, luma=True))
+    y_net = as_y_only(rgb)
+    grey = torch.rand(1, 1, 19, 23)
+    with torch.no_grad():
+        want = (rgb(grey.repeat(1, 3, 1, 1)) * LUMA).sum(1, keepdim=True)
+        got = y_net(grey)
+    assert want.abs().max() > 0.1
+    assert torch.allclose(want, got, atol=1e-5)
+
+
+def test_a_conditioned_net_warm_started_from_a_plain_one_starts_as_the_same_function():
+    plain = randomise(PlainSR(16, 2, y_only=True))
+    conditioned = PlainSR(16, 2, y_only=True, conditions=3)
+    warm_start(conditioned, plain.state_dict())
+    y = torch.rand(1, 1, 17, 21)
+    with torch.no_grad():
+        assert torch.allclose(plain(y), conditioned.eval()(y, torch.randn(1, 3)), atol=1e-6)
 
 
 def test_warm_start_grows_a_deeper_plain_generator_that_starts_as_the_same_function():
-    shallow = randomise(PlainSR(8, 1, luma=True))
-    deep = PlainSR(8, 3, luma=True)
+    shallow = randomise(PlainSR(8, 1, y_only=True))
+    deep = PlainSR(8, 3, y_only=True)
     warm_start(deep, shallow.state_dict())
-    x = torch.rand(1, 3, 19, 27)
+    y = torch.rand(1, 1, 19, 27)
     with torch.no_grad():
-        want, got = shallow(x), deep.eval()(x)
-    assert (want - deep.shuffle(deep.anchor(x))).abs().max() > 0.05  # the body does something
+        want, got = shallow(y), deep.eval()(y)
+    assert (want - deep.shuffle(deep.anchor(y))).abs().max() > 0.05  # the body does something
     assert torch.allclose(want, got, atol=1e-5)
-    deep.train()(x).sum().backward()  # the new blocks learn: their last convs get gradients
+    deep.train()(y).sum().backward()  # the new blocks learn: their last convs get gradients
     assert deep.body[2].conv3.weight.grad.abs().sum() > 0
 
 
@@ -92,18 +120,11 @@ def test_fresh_plain_generator_starts_at_bicubic():
     if not TRAIN_IMAGES:
         pytest.skip("../shared/data/train is not beside the repository")
     model = build_generator("fast").eval()
-    lr = np.asarray(Image.open(TRAIN_IMAGES[0]).convert("RGB"))[:48, :60]
+    grey = np.asarray(Image.open(TRAIN_IMAGES[0]).convert("L"))[:48, :60]
     with torch.no_grad():
-        ours = model(torch.from_numpy(lr).permute(2, 0, 1)[None].float() / 255)[0]
-    ours = ours.permute(1, 2, 0).numpy() * 255
-    pil = np.asarray(Image.fromarray(lr).resize((120, 96), Image.BICUBIC)).astype(np.float32)
-    assert np.abs(ours - pil)[4:-4, 4:-4].max() < 3.0  # PIL rounds to 8 bits between passes
-
-
-def test_discriminator_accepts_any_patch_size():
-    d = Discriminator()
-    for size in [(48, 48), (96, 64), (33, 70)]:
-        assert d(torch.rand(3, 3, *size)).shape == (3,)
+        ours = model(torch.from_numpy(grey)[None, None].float() / 255, torch.randn(1, 3))[0, 0]
+    pil = np.asarray(Image.fromarray(grey).resize((120, 96), Image.BICUBIC)).astype(np.float32)
+    assert np.abs(ours.numpy() * 255 - pil)[4:-4, 4:-4].max() < 3.0  # PIL rounds between passes
 
 
 @pytest.mark.parametrize("preset", ["fast", "quality"])
@@ -120,9 +141,22 @@ def test_export_handles_compile_and_ddp_prefixes(tmp_path):
     state = {f"_orig_mod.{k}": v for k, v in model.state_dict().items()}
     torch.save({"preset": "fast", "generator": state, "ema": None}, tmp_path / "c.pt")
     loaded, _ = load_checkpoint(tmp_path / "c.pt")
-    x = torch.rand(1, 3, 16, 16)
+    inputs = example_inputs(model, 16, 16)
     with torch.no_grad():
-        assert torch.equal(loaded(x), model(x))
+        assert torch.equal(loaded(*inputs), model(*inputs))
+
+
+def test_a_checkpoint_that_needs_code_to_load_is_refused(tmp_path):
+    """User .pt files load with weights_only=True: a pickle that would run code is an error."""
+    from engine_build.networks import load_checkpoint
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("ran code",))
+
+    torch.save({"preset": "fast", "generator": {}, "payload": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="damaged or not a PyTorch file"):
+        load_checkpoint(tmp_path / "evil.pt")
 
 
 @needs_shared()
@@ -142,6 +176,8 @@ def test_int8_model_stays_close_to_fp32_on_a_real_image(tmp_path):
 
 class RandomPerCall(torch.nn.Module):
     """A net whose output changes on every call, so no export of it can match PyTorch."""
+
+    conditions = 0
 
     def forward(self, x):
         up = torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")

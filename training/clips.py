@@ -8,7 +8,6 @@ sharpens noise differently in every frame flickers and scores high.
 """
 from __future__ import annotations
 
-import fractions
 from pathlib import Path
 from typing import Callable
 
@@ -16,8 +15,11 @@ import av
 import cv2
 import numpy as np
 
+from training.codecs import round_trip
 from training.data import VIDEO_EXT, downscaled
 from training.metrics import crop_hr, psnr_ssim
+from vcam_sr.media.colour import to_rgb, yuv_to_rgb
+from vcam_sr.media.frames import from_av
 
 Upscale = Callable[[np.ndarray], np.ndarray]
 
@@ -37,7 +39,7 @@ def read_clip(path: str | Path, max_frames: int | None = None) -> tuple[list[np.
         stream = container.streams.video[0]
         fps = float(stream.average_rate or 25)
         for frame in container.decode(stream):
-            frames.append(crop_hr(frame.to_ndarray(format="rgb24")))
+            frames.append(crop_hr(to_rgb(from_av(frame))))
             if max_frames and len(frames) >= max_frames:
                 break
     if len(frames) < 2:
@@ -56,29 +58,9 @@ def find_clips(folder: str | Path) -> list[Path]:
 
 
 def h264_round_trip(frames: list[np.ndarray], fps: float, crf: int = CALL_CRF) -> list[np.ndarray]:
-    """Encode the frames as one H.264 stream (P-frames and all, as a call sends them), decode."""
-    h, w = frames[0].shape[:2]
-    encoder = av.CodecContext.create("libx264", "w")
-    encoder.width, encoder.height, encoder.pix_fmt = w + w % 2, h + h % 2, "yuv420p"
-    encoder.time_base = fractions.Fraction(1, round(fps))
-    encoder.framerate = fractions.Fraction(round(fps))
-    encoder.options = {"preset": "veryfast", "tune": "zerolatency", "crf": str(crf)}
-    decoder = av.CodecContext.create("h264", "r")
-    out = []
-    for i, f in enumerate([*frames, None]):
-        if f is None:
-            packets = encoder.encode(None)
-        else:
-            padded = np.pad(f, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-            frame = av.VideoFrame.from_ndarray(padded, format="rgb24")
-            frame.pts = i
-            packets = encoder.encode(frame)
-        for packet in packets:
-            out += [d.to_ndarray(format="rgb24")[:h, :w] for d in decoder.decode(packet)]
-    out += [d.to_ndarray(format="rgb24")[:h, :w] for d in decoder.decode(None)]
-    if len(out) != len(frames):
-        raise RuntimeError(f"H.264 round trip returned {len(out)} of {len(frames)} frames")
-    return out
+    """Encode the frames as one H.264 stream (P-frames and all, as a call sends them), decode,
+    convert back exactly."""
+    return [yuv_to_rgb(p) for p in round_trip(frames, "h264", fps, crf=crf, threads=2)]
 
 
 def degrade_clip(hr: list[np.ndarray], fps: float, condition: str, seed: int) -> list[np.ndarray]:

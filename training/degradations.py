@@ -1,26 +1,31 @@
 """What a webcam and a video call do to a frame: seeded random degradations of an LR image.
 
-Each step takes and returns uint8 HxWx3 RGB and draws its strength from the range named beside
-it, so tests can check the ranges and a seeded run repeats exactly.
+`degrade` returns what the model sees, the luma plane (float32, black 0, white 1). The steps
+before a codec take and return uint8 HxWx3 RGB; each draws its strength from the range named
+beside it, so tests can check the ranges and a seeded run repeats exactly. Every decode is
+exact (training/codecs.py): no step may change the mean brightness.
 
 - `webcam`: what a USB camera sends: optional mild blur, sensor noise, then MJPG (JPEG).
-- `call`: what a receiver sees: a real libx264 round trip (PyAV), usually as a P-frame coded
-  against a slightly moved previous frame, as most frames of a call are; or a low-quality
-  JPEG; after the sender's own mild blur or noise.
+- `call`: what a receiver sees: a real codec round trip, half libx264 (zerolatency, CRF) and
+  half VP8 (real-time, constant quantizer), usually as a P-frame coded against a slightly
+  moved previous frame, as most frames of a call are; or a low-quality JPEG; after the
+  sender's own mild blur or noise.
 - `clean`: nothing (the literature's bicubic LR).
 """
 from __future__ import annotations
 
-import fractions
-
 import cv2
 import numpy as np
+
+from training.codecs import round_trip
+from vcam_sr.media.colour import luma, normalized_luma
 
 BLUR_SIGMA = (0.3, 1.0)
 NOISE_SIGMA = (1.0, 8.0)       # grey levels
 WEBCAM_JPEG_Q = (60, 95)
 CALL_JPEG_Q = (30, 70)
-CALL_CRF = (24, 40)
+CALL_CRF = (24, 40)             # x264; 32-42 dB on talking heads at 360p
+CALL_VP8_Q = (12, 56)           # VP8's quantizer; ~ WebRTC's 200-1600 kbps at 360p
 MOTION_PX = 2                  # largest shift between a P-frame and the frame before it
 PROFILES = ("clean", "webcam", "call")
 
@@ -51,33 +56,15 @@ def moved(img: np.ndarray, rng: np.random.Generator, most: int = MOTION_PX) -> n
     return padded[most + dy:most + dy + h, most + dx:most + dx + w]
 
 
-def h264(img: np.ndarray, rng: np.random.Generator, crf=CALL_CRF, previous: np.ndarray | None = None
-         ) -> np.ndarray:
-    """Encode and decode `img` with libx264 at a call-like constant rate factor: as an I-frame,
-    or as a P-frame after `previous`."""
-    import av
-
-    h, w = img.shape[:2]
-    eh, ew = h + h % 2, w + w % 2  # yuv420p needs even sizes
-    codec = av.CodecContext.create("libx264", "w")
-    codec.width, codec.height, codec.pix_fmt = ew, eh, "yuv420p"
-    codec.time_base = fractions.Fraction(1, 30)
-    codec.options = {"preset": "veryfast", "tune": "zerolatency", "threads": "1",  # tiny frames:
-                     "crf": str(int(rng.integers(crf[0], crf[1] + 1)))}  # threads cost 4x here
-    packets = []
-    for i, frame in enumerate(f for f in (previous, img) if f is not None):
-        video_frame = av.VideoFrame.from_ndarray(
-            np.pad(frame, ((0, eh - h), (0, ew - w), (0, 0)), mode="edge"), format="rgb24")
-        video_frame.pts = i
-        packets += codec.encode(video_frame)
-    packets += codec.encode(None)
-    decoder = av.CodecContext.create("h264", "r")
-    decoder.thread_count = 1
-    out = None
-    for packet in [*packets, None]:
-        for decoded in decoder.decode(packet):
-            out = decoded.to_ndarray(format="rgb24")  # the last decoded frame is `img`
-    return out[:h, :w] if out is not None else img
+def codec(img: np.ndarray, rng: np.random.Generator, previous: np.ndarray | None = None) -> np.ndarray:
+    """Luma of `img` after an x264 or VP8 round trip at a call-like rate: as an I-frame, or as
+    a P-frame after `previous`."""
+    frames = [f for f in (previous, img) if f is not None]
+    if rng.random() < 0.5:
+        decoded = round_trip(frames, "h264", crf=int(rng.integers(CALL_CRF[0], CALL_CRF[1] + 1)))
+    else:
+        decoded = round_trip(frames, "vp8", q=int(rng.integers(CALL_VP8_Q[0], CALL_VP8_Q[1] + 1)))
+    return normalized_luma(decoded[-1])
 
 
 def webcam(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -87,23 +74,25 @@ def webcam(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def call(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Luma of `img` as a call's receiver decodes it."""
     if rng.random() < 0.3:
         img = blur(img, rng)
     if rng.random() < 0.3:
         img = sensor_noise(img, rng, (1.0, 4.0))
     if rng.random() < 0.3:
-        return jpeg(img, rng, CALL_JPEG_Q)
-    return h264(img, rng, previous=moved(img, rng) if rng.random() < 0.8 else None)
+        return luma(jpeg(img, rng, CALL_JPEG_Q))
+    return codec(img, rng, previous=moved(img, rng) if rng.random() < 0.8 else None)
 
 
 def degrade(img: np.ndarray, profile: str, rng: np.random.Generator) -> np.ndarray:
-    """`img` as the named profile would deliver it (a new contiguous array)."""
+    """The luma plane (float32 HxW, black 0, white 1) of uint8 RGB `img` as the named profile
+    would deliver it."""
     if profile == "clean":
-        return img.copy()
+        return luma(img)
     if profile == "webcam":
-        return np.ascontiguousarray(webcam(img, rng))
+        return luma(webcam(img, rng))
     if profile == "call":
-        return np.ascontiguousarray(call(img, rng))
+        return np.ascontiguousarray(call(img, rng), dtype=np.float32)
     raise ValueError(f"unknown degradation profile {profile!r}; choose one of {', '.join(PROFILES)}")
 
 

@@ -3,10 +3,10 @@
     python -m training.train --config training/configs/fast.yaml --out runs/fast
     torchrun --nproc_per_node 2 -m training.train --config ...   # DDP (NCCL on GPUs, gloo on CPU)
 
-Phase 1 (train.steps) minimises a pixel loss; phase 2 (gan.steps, optional) is the Fast-SRGAN
-recipe: pixel + VGG19 perceptual + adversarial. Checkpoints go to OUT/last.pt every
-train.ckpt_every steps (`--resume` continues from it); OUT/best.pt keeps the best validation PSNR
-of phase 1 (a GAN run's result is OUT/last.pt).
+The generator takes the LR luma plane (and, for a conditioned preset, the measured noise and
+blocking of the frame) and is trained with a pixel loss against the HR luma. Checkpoints go to
+OUT/last.pt every train.ckpt_every steps (`--resume` continues from it); OUT/best.pt keeps the
+best validation PSNR.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import argparse
 import logging
 import math
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -22,76 +21,28 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import yaml
+import torch.nn as nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from engine_build.networks import (Discriminator, build_generator, generator_from_checkpoint,
-                                   preset_args, strip_compile_prefix, warm_start)
-from training import losses
+from engine_build.atomic import atomic_path
+from engine_build.networks import build_generator, generator_from_checkpoint, preset_args, warm_start
 from training.clips import ClipSet
+from training.config import TrainConfig, load_config
 from training.data import CropBank, PatchSampler, load_hr_pool, load_val_set
 from training.evaluate import score_sets, torch_upscaler
-from engine_build.atomic import atomic_path
-from vcam_sr.config import yaml_problem
 
 log = logging.getLogger("training.train")
+PIXEL_LOSSES = {"l1": nn.L1Loss, "l2": nn.MSELoss,
+                "charbonnier": lambda: lambda sr, hr: torch.sqrt((sr - hr) ** 2 + 1e-6).mean()}
 
 
-class ConfigLoader(yaml.SafeLoader):
-    """YAML with `2e-4` and `1e5` read as floats: YAML 1.1 wants a dot and a signed exponent
-    (`2.0e-4`) and otherwise returns a string that only fails later, deep inside the optimiser."""
-
-
-ConfigLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"))
-
-
-def load_config(path: str, overrides: list[str]) -> dict:
-    """YAML config plus `key=value` or `section.key=value` overrides from the command line."""
-    try:
-        with open(path) as f:
-            cfg = yaml.load(f, Loader=ConfigLoader)
-    except OSError as exc:
-        raise ValueError(f"cannot read config {path} ({exc.strerror}); pass a YAML file such as "
-                         "training/configs/fast.yaml") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"config {path} is not valid YAML ({yaml_problem(exc)}); fix its syntax") from None
-    if not isinstance(cfg, dict) or not all(isinstance(cfg.get(s), dict) for s in ("data", "train", "gan")):
-        raise ValueError(f"config {path} needs data, train and gan sections; start from "
-                         "training/configs/fast.yaml")
-    for item in overrides:
-        key, _, value = item.partition("=")
-        *sections, name = key.split(".")
-        node = cfg
-        for section in sections:
-            node = node.get(section) if isinstance(node, dict) else None
-        if not isinstance(node, dict) or name not in node:
-            raise ValueError(f"unknown config key {key!r} in --set {item!r}")
-        if isinstance(node[name], dict):
-            raise ValueError(f"{key!r} is a section; set one of its keys, such as {key}."
-                           f"{next(iter(node[name]))}=... (in --set {item!r})")
-        new = yaml.load(value, Loader=ConfigLoader)
-        if isinstance(node[name], float) and (isinstance(new, bool) or
-                                              not isinstance(new, (int, float))):
-            raise ValueError(f"{key} must be a number, not {value!r} (in --set {item!r})")
-        node[name] = new
-    check_ranges(cfg)
-    return cfg
-
-
-def check_ranges(cfg: dict) -> None:
-    """Values that would end in a traceback or a run that does nothing, named before any work."""
-    for key, least in (("data.batch", 1), ("data.lr_patch", 8), ("data.context", 0), ("data.bank", 0),
-                       ("train.steps", 0), ("gan.steps", 0), ("train.val_every", 1),
-                       ("train.ckpt_every", 1), ("train.log_every", 1)):
-        section, name = key.split(".")
-        value = cfg[section].get(name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ValueError(f"{key} must be a whole number of at least {least}, not {value!r}")
-    if cfg["train"]["steps"] + cfg["gan"]["steps"] == 0:
-        raise ValueError("train.steps and gan.steps are both 0, so there is nothing to train")
+def lr_at(step: int, total: int, peak: float, floor: float, warmup: int) -> float:
+    """Linear warm-up, then cosine decay to `floor` (nanoGPT's schedule)."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
 
 
 def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -107,17 +58,131 @@ def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
     return changes
 
 
-def lr_at(step: int, total: int, peak: float, floor: float, warmup: int) -> float:
-    """Linear warm-up, then cosine decay to `floor` (nanoGPT's schedule)."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
-
-
 def save_checkpoint(state: dict, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+class Run:
+    """One training run's state: the model and its EMA copy, the optimiser, the step and the
+    best validation PSNR; `checkpoint()` is everything `--resume` needs."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, resume_from: Path | None):
+        ckpt = torch.load(resume_from, map_location="cpu", weights_only=True) if resume_from else None
+        self.cfg = cfg
+        self.model_args = (ckpt or {}).get("model_args") or preset_args(cfg.preset)
+        self.generator = generator_from_checkpoint(ckpt) if ckpt else build_generator(cfg.preset)
+        if cfg.train.init_from and not ckpt:  # a resumed run has its own weights
+            try:
+                init = torch.load(cfg.train.init_from, map_location="cpu", weights_only=True)
+                warm_start(self.generator, init.get("ema") or init["generator"])
+            except Exception as exc:  # torch.load raises several types for damaged files
+                raise ValueError(f"train.init_from {cfg.train.init_from} is not a usable vcam-sr "
+                                 f"checkpoint ({exc}); point it at a .pt written by training or "
+                                 "export, or null") from None
+            log.info("warm start from %s", cfg.train.init_from)
+        # channels_last: faster convs with oneDNN on CPU (~15% here) and with cuDNN on GPUs.
+        self.generator = self.generator.to(device, memory_format=torch.channels_last)
+        self.ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema))
+        self.opt = torch.optim.Adam(self.generator.parameters(), lr=cfg.train.lr, betas=(0.9, 0.99))
+        self.step, self.best_psnr, self.history = 0, -1.0, []
+        if ckpt:
+            self.generator.load_state_dict(ckpt["generator"])
+            self.ema.module.load_state_dict(ckpt["ema"])
+            self.ema.n_averaged.fill_(ckpt["ema_n"])
+            self.opt.load_state_dict(ckpt["opt"])
+            self.step, self.best_psnr, self.history = ckpt["step"], ckpt["best_psnr"], ckpt["history"]
+            log.info("resumed from %s at step %d (best val PSNR %.3f)", resume_from, self.step, self.best_psnr)
+            changed = config_changes(ckpt.get("config", {}), cfg.model_dump())
+            if changed:
+                log.warning("resuming with a config that differs from the checkpoint's: %s", "; ".join(changed))
+
+    def checkpoint(self) -> dict:
+        return {"preset": self.cfg.preset, "model_args": self.model_args, "step": self.step,
+                "best_psnr": self.best_psnr, "config": self.cfg.model_dump(), "history": self.history,
+                "generator": self.generator.state_dict(), "ema": self.ema.module.state_dict(),
+                "ema_n": int(self.ema.n_averaged), "opt": self.opt.state_dict()}
+
+
+def make_sampler(cfg: TrainConfig, rank: int, device: torch.device):
+    data = cfg.data
+    pool = load_hr_pool(data.train, data.frames_per_video, 2 * (data.lr_patch + 2 * data.context), data.scales,
+                        data.exclude)
+    if data.bank:  # a fast GPU: crops made up front on every core, kept on the GPU
+        return CropBank(pool, data.lr_patch, data.degradation, cfg.seed + rank, data.context, data.bank,
+                        max(1, (os.cpu_count() or 2) - 1), device)
+    return PatchSampler(pool, data.lr_patch, data.degradation, cfg.seed + rank, data.context)
+
+
+def validate(run: Run, val_sets: dict, val_clips: ClipSet | None) -> dict:
+    """{name: {"psnr", "ssim"}} of the EMA model through the runtime's torch path; clips get a
+    fresh upscaler each, as the runtime starts one per source."""
+    run.ema.module.eval()
+    scores = score_sets(torch_upscaler(run.ema.module), val_sets)
+    if val_clips:
+        clip_scores = val_clips.score(per_source=lambda: torch_upscaler(run.ema.module))
+        scores.update({f"clips_{c}": s for c, s in clip_scores.items()})
+    return scores
+
+
+def train(run: Run, sampler, batch: int, device: torch.device, out: Path, val_sets: dict,
+          val_clips: ClipSet | None, is_main: bool, ddp: bool, max_minutes: float | None) -> None:
+    cfg = run.cfg.train
+    model = torch.nn.parallel.DistributedDataParallel(run.generator) if ddp else run.generator
+    pixel = PIXEL_LOSSES[cfg.pixel_loss]()
+    conditioned = bool(run.generator.conditions)
+    writer = None
+    if is_main:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(out / "tb")
+        log.info("preset %s, %d parameters, device %s, batch %d per process", run.cfg.preset,
+                 sum(p.numel() for p in run.generator.parameters()), device, batch)
+    total, recent = cfg.steps, []
+    bar = tqdm(total=total, initial=run.step, disable=not is_main, unit="step", dynamic_ncols=True)
+    started, max_s = time.monotonic(), (max_minutes or 0) * 60
+    while run.step < total:
+        by_time = int(total * (time.monotonic() - started) / max_s) if max_s else 0
+        if max_s and by_time >= total:
+            total = run.step + 1  # time is up: one last step, then validate and save
+        lr = lr_at(max(run.step, by_time), cfg.steps, cfg.lr, cfg.min_lr, cfg.warmup)
+        for group in run.opt.param_groups:
+            group["lr"] = lr
+        lr_y, condition, hr_y = (t.to(device, non_blocking=True) for t in sampler.batch(batch))
+        lr_y = lr_y.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            sr = model(lr_y, condition) if conditioned else model(lr_y)
+            loss = pixel(sr.float(), hr_y)
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        run.opt.step()
+        run.ema.update_parameters(run.generator)
+        run.step += 1
+        bar.update(1)
+        if not is_main:
+            continue
+        recent.append(loss.item())
+        if run.step % cfg.log_every == 0:
+            bar.set_postfix(loss=f"{np.mean(recent):.5f}", lr=f"{lr:.1e}")
+            run.history.append([run.step, float(np.mean(recent))])
+            writer.add_scalar("loss/pixel", float(np.mean(recent)), run.step)
+            writer.add_scalar("lr", lr, run.step)
+            recent.clear()
+        if run.step % cfg.val_every == 0 or run.step == total:
+            scores = validate(run, val_sets, val_clips)
+            for name, s in scores.items():
+                writer.add_scalar(f"val/{name}_psnr", s["psnr"], run.step)
+            tqdm.write(f"step {run.step}: val " + ", ".join(f"{k} {v['psnr']:.3f} dB" for k, v in scores.items()))
+            mean_psnr = float(np.mean([s["psnr"] for s in scores.values()]))
+            if mean_psnr > run.best_psnr:
+                run.best_psnr = mean_psnr
+                save_checkpoint(run.checkpoint(), out / "best.pt")
+        if run.step % cfg.ckpt_every == 0 or run.step == total:
+            save_checkpoint(run.checkpoint(), out / "last.pt")
+    bar.close()
+    if writer:
+        writer.close()
+        log.info("done: %d steps, best mean val PSNR %.3f dB, checkpoints in %s", run.step, run.best_psnr, out)
 
 
 def main(argv=None) -> int:
@@ -133,194 +198,34 @@ def main(argv=None) -> int:
                                                       "is further along, and the run ends validated")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-
-    # ---- config and processes -------------------------------------------------------------
+    out = Path(args.out)
     try:
         cfg = load_config(args.config, args.set)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    data_cfg, train_cfg, gan_cfg = cfg["data"], cfg["train"], cfg["gan"]
-    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-    if use_cuda and not torch.cuda.is_available():
-        print("error: --device cuda, but PyTorch sees no CUDA GPU here; use --device cpu or auto",
-              file=sys.stderr)
-        return 2
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        print(f"error: --out {args.out} is a file; give a folder for the run", file=sys.stderr)
-        return 2
-    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank, world = 0, 1
-    if ddp:
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-        rank, world = dist.get_rank(), dist.get_world_size()
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
-    if use_cuda:
-        torch.cuda.set_device(device)
-    is_main = rank == 0
-    torch.manual_seed(cfg["seed"] + rank)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    # ---- data ------------------------------------------------------------------------------
-    try:
-        pool = load_hr_pool(data_cfg["train"], data_cfg["frames_per_video"],
-                            2 * (data_cfg["lr_patch"] + 2 * data_cfg["context"]), data_cfg["scales"])
-        val_sets = {s: load_val_set(data_cfg["val"], s) for s in data_cfg["val_sets"]}
-        val_clips = (ClipSet(data_cfg["val_clips"], data_cfg["val_conditions"],
-                             data_cfg["val_clip_frames"], with_flicker=False)
-                     if data_cfg["val_clips"] else None)
-        if data_cfg["bank"]:  # a fast GPU: crops made up front on every core, kept on the GPU
-            sampler = CropBank(pool, data_cfg["lr_patch"], data_cfg["degradation"], cfg["seed"] + rank,
-                               data_cfg["context"], data_cfg["bank"], max(1, (os.cpu_count() or 2) - 1),
-                               device)
-        else:
-            sampler = PatchSampler(pool, data_cfg["lr_patch"], data_cfg["degradation"], cfg["seed"] + rank,
-                                   data_cfg["context"])
-        pixel = losses.pixel_loss(train_cfg["pixel_loss"], train_cfg["loss_on"]).to(device)
-        vgg = None
-        if gan_cfg["steps"] > 0:
-            vgg = losses.VGGPerceptual(losses.find_vgg19_weights(gan_cfg.get("vgg_weights"))).to(device)
+        if args.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("--device cuda, but PyTorch sees no CUDA GPU here; use --device cpu or auto")
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {args.out} is a file; give a folder for the run")
+        use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+        ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if ddp:
+            dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        rank, world = (dist.get_rank(), dist.get_world_size()) if ddp else (0, 1)
+        device = torch.device(f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if use_cuda else "cpu")
+        if use_cuda:
+            torch.cuda.set_device(device)
+        torch.manual_seed(cfg.seed + rank)
+        out.mkdir(parents=True, exist_ok=True)
+        sampler = make_sampler(cfg, rank, device)
+        val_sets = {s: load_val_set(cfg.data.val, s) for s in cfg.data.val_sets}
+        val_clips = (ClipSet(cfg.data.val_clips, cfg.data.val_conditions, cfg.data.val_clip_frames,
+                             with_flicker=False) if cfg.data.val_clips else None)
+        last = out / "last.pt"
+        run = Run(cfg, device, last if args.resume and last.exists() else None)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    batch = data_cfg["batch"] // world  # the config gives the global batch
-
-    # ---- model, optimisers, EMA ------------------------------------------------------------
-    # channels_last: faster convs with oneDNN on CPU (~15% here) and with cuDNN on GPUs.
-    last = out / "last.pt"
-    resuming = args.resume and last.exists()
-    ckpt = torch.load(last, map_location="cpu", weights_only=False) if resuming else None
-    generator = generator_from_checkpoint(ckpt) if resuming else build_generator(cfg["preset"])
-    model_args = (ckpt.get("model_args") if resuming else None) or preset_args(cfg["preset"])
-    if train_cfg["init_from"] and not resuming:  # a resumed run has its own weights
-        try:
-            init = torch.load(train_cfg["init_from"], map_location="cpu", weights_only=False)
-            warm_start(generator, init.get("ema") or init["generator"])
-        except Exception as exc:  # torch.load raises several types for damaged files
-            print(f"error: train.init_from {train_cfg['init_from']} is not a usable vcam-sr "
-                  f"checkpoint ({exc}); point it at a .pt written by training or export, or null",
-                  file=sys.stderr)
-            return 2
-        log.info("warm start from %s", train_cfg["init_from"])
-    generator = generator.to(device, memory_format=torch.channels_last)
-    ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(train_cfg["ema"]))
-    opt_g = torch.optim.Adam(generator.parameters(), lr=train_cfg["lr"], betas=(0.9, 0.99))
-    disc = Discriminator().to(device) if gan_cfg["steps"] > 0 else None
-    opt_d = torch.optim.Adam(disc.parameters(), lr=gan_cfg["lr"], betas=(0.9, 0.99)) if disc else None
-    step, best_psnr = 0, -1.0
-    history, recent = [], []  # history: [step, mean pixel loss over the last log_every steps]
-    if resuming:
-        generator.load_state_dict(strip_compile_prefix(ckpt["generator"]))
-        ema.module.load_state_dict(strip_compile_prefix(ckpt["ema"]))
-        ema.n_averaged.fill_(ckpt["ema_n"])
-        opt_g.load_state_dict(ckpt["opt_g"])
-        if disc and ckpt.get("disc"):
-            disc.load_state_dict(ckpt["disc"])
-            opt_d.load_state_dict(ckpt["opt_d"])
-        step, best_psnr, history = ckpt["step"], ckpt["best_psnr"], ckpt.get("history", [])
-        log.info("resumed from %s at step %d (best val PSNR %.3f)", last, step, best_psnr)
-        changed = config_changes(ckpt.get("config", {}), cfg)
-        if changed:
-            log.warning("resuming with a config that differs from the checkpoint's: %s",
-                        "; ".join(changed))
-    model = torch.nn.parallel.DistributedDataParallel(generator) if ddp else generator
-    disc_model = torch.nn.parallel.DistributedDataParallel(disc) if (ddp and disc) else disc
-
-    writer = None
-    if is_main:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(out / "tb")
-        log.info("preset %s, %d parameters, device %s, world size %d, batch %d per process",
-                 cfg["preset"], sum(p.numel() for p in generator.parameters()), device, world, batch)
-
-    def checkpoint() -> dict:
-        return {"preset": cfg["preset"], "model_args": model_args, "step": step,
-                "best_psnr": best_psnr, "config": cfg, "history": history,
-                "generator": generator.state_dict(), "ema": ema.module.state_dict(),
-                "ema_n": int(ema.n_averaged), "opt_g": opt_g.state_dict(),
-                "disc": disc.state_dict() if disc else None,
-                "opt_d": opt_d.state_dict() if opt_d else None}
-
-    # ---- loop ------------------------------------------------------------------------------
-    total = train_cfg["steps"] + gan_cfg["steps"]
-    bar = tqdm(total=total, initial=step, disable=not is_main, unit="step", dynamic_ncols=True)
-    started, max_s = time.monotonic(), (args.max_minutes or 0) * 60
-    while step < total:
-        gan_phase = step >= train_cfg["steps"]
-        by_time = int(train_cfg["steps"] * (time.monotonic() - started) / max_s) if max_s else 0
-        if max_s and by_time >= train_cfg["steps"] and total > step + 1:
-            total = step + 1  # time is up: one last step, then validate and save
-        if gan_phase:
-            lr = gan_cfg["lr"]
-        else:
-            lr = lr_at(max(step, by_time), train_cfg["steps"], train_cfg["lr"], train_cfg["min_lr"],
-                       train_cfg["warmup"])
-        for group in opt_g.param_groups:
-            group["lr"] = lr
-        lr_img, hr_img = (t.to(device, memory_format=torch.channels_last, non_blocking=True)
-                          for t in sampler.batch(batch))
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_cuda):
-            sr = model(lr_img)
-            loss = pixel(sr.float(), hr_img)
-            terms = {"pixel": loss.item()}
-            if gan_phase:
-                perceptual = vgg(sr.float(), hr_img)
-                adv = losses.adversarial(disc_model(sr), real=True)
-                loss = gan_cfg["pixel_weight"] * loss + gan_cfg["perceptual_weight"] * perceptual \
-                    + gan_cfg["adversarial_weight"] * adv
-                terms.update(perceptual=perceptual.item(), adversarial=adv.item())
-        opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_g.step()
-        ema.update_parameters(generator)
-        if gan_phase:
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_cuda):
-                d_loss = losses.adversarial(disc_model(hr_img), True) + \
-                    losses.adversarial(disc_model(sr.detach()), False)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-            terms["disc"] = d_loss.item()
-        step += 1
-        bar.update(1)
-
-        if not is_main:
-            continue
-        recent.append(terms["pixel"])  # only rank 0 logs, so only rank 0 collects
-        if step % train_cfg["log_every"] == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{opt_g.param_groups[0]['lr']:.1e}")
-            history.append([step, float(np.mean(recent))])
-            recent.clear()
-            for k, v in terms.items():
-                writer.add_scalar(f"loss/{k}", v, step)
-            writer.add_scalar("lr", opt_g.param_groups[0]["lr"], step)
-        if step % train_cfg["val_every"] == 0 or step == total:
-            ema.module.eval()
-            upscale = torch_upscaler(ema.module)
-            scores = score_sets(upscale, val_sets)
-            if val_clips:
-                scores.update({f"clips_{c}": s for c, s in val_clips.score(upscale).items()})
-            mean_psnr = float(np.mean([s["psnr"] for s in scores.values()]))
-            for name, s in scores.items():
-                writer.add_scalar(f"val/{name}_psnr", s["psnr"], step)
-                writer.add_scalar(f"val/{name}_ssim", s["ssim"], step)
-            if val_sets:
-                name, lr0, _ = val_sets[data_cfg["val_sets"][0]][0]
-                writer.add_image(f"sample/{name}", upscale(lr0), step, dataformats="HWC")
-            summary = ", ".join(f"{k} {v['psnr']:.3f} dB" for k, v in scores.items())
-            tqdm.write(f"step {step}: val {summary}")
-            if mean_psnr > best_psnr and not gan_phase:  # GAN results are judged by eye, not PSNR
-                best_psnr = mean_psnr
-                save_checkpoint(checkpoint(), out / "best.pt")
-        if step % train_cfg["ckpt_every"] == 0 or step == total:
-            save_checkpoint(checkpoint(), last)
-    bar.close()
-    if writer:
-        writer.close()
-        log.info("done: %d steps, best mean val PSNR %.3f dB, checkpoints in %s", step, best_psnr, out)
+    train(run, sampler, cfg.data.batch // world, device, out, val_sets, val_clips, rank == 0, ddp,
+          args.max_minutes)
     if ddp:
         dist.destroy_process_group()
     return 0

@@ -22,6 +22,10 @@ import numpy as np
 from vcam_sr.models import MODEL_DIR
 
 FEATURES = ("noise_sigma", "blocking8", "blocking4")
+# What a conditioned model takes: the log features, standardised with these fixed constants
+# (the spread of the training crops); changing them changes what every such model reads.
+CONDITION_MEAN = np.array([0.1005, 0.1574, 0.1101], np.float32)
+CONDITION_SCALE = np.array([1.0, 0.145, 0.0826], np.float32)
 _MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 
 
@@ -68,6 +72,29 @@ def measure(y: np.ndarray) -> dict[str, float]:
 
 def feature_vector(m: dict[str, float]) -> np.ndarray:
     return np.log(np.array([m[k] for k in FEATURES]) + 0.05)
+
+
+def condition_vector(y: np.ndarray) -> np.ndarray:
+    """A conditioned model's condition input for one luma plane: float32 (len(FEATURES),)."""
+    return ((feature_vector(measure(y)) - CONDITION_MEAN) / CONDITION_SCALE).astype(np.float32)
+
+
+class ConditionTracker:
+    """The condition input for one stream of frames: measured on the first frame and every
+    `every`-th after it (a measurement costs ~7 ms at 640x360), smoothed so that the model's
+    treatment of a call drifts instead of jumping."""
+
+    def __init__(self, every: int = 15, smoothing: float = 0.5):
+        self.every, self.smoothing = every, smoothing
+        self.frames, self.value = 0, None
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        if self.frames % self.every == 0:
+            new = condition_vector(y)
+            self.value = new if self.value is None else \
+                (self.smoothing * self.value + (1 - self.smoothing) * new).astype(np.float32)
+        self.frames += 1
+        return self.value[None]
 
 
 @cache

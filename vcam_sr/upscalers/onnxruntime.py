@@ -7,6 +7,8 @@ import numpy as np
 import onnxruntime as ort
 
 from engine_build.errors import VcamError
+from engine_build.contract import CONDITION
+from vcam_sr.condition import FEATURES, ConditionTracker
 from vcam_sr.upscalers.base import Upscaler, to_model_input
 
 
@@ -27,13 +29,16 @@ class OnnxRuntimeUpscaler(Upscaler):
         self.model_path, self.threads = Path(model_path), threads
         self.input_name = self.session.get_inputs()[0].name
         self._check_contract()
+        self.tracker = ConditionTracker() if len(self.session.get_inputs()) == 2 else None
 
     def _check_contract(self) -> None:
         """One float32 N x 1 x H x W luma input of any size (2x and finite: check_contract)."""
         what, inputs = f"model {self.model_path}", self.session.get_inputs()
-        if len(inputs) != 1 or inputs[0].type != "tensor(float)":
-            raise VcamError(f"{what} takes {', '.join(i.type for i in inputs)}, not one float32 "
-                            "luma plane; export it with engine_build/export.py")
+        if inputs[0].type != "tensor(float)" or len(inputs) > 2 or len(inputs) == 2 and (
+                inputs[1].name != CONDITION or inputs[1].shape[1:] != [len(FEATURES)]):
+            raise VcamError(f"{what} takes {', '.join(f'{i.name} {i.type}' for i in inputs)}, not a "
+                            f"float32 luma plane (and {CONDITION}, N x {len(FEATURES)}); export it "
+                            "with engine_build/export.py")
         shape = inputs[0].shape
         if len(shape) != 4 or shape[1] != 1:
             raise VcamError(f"{what} takes input of shape {shape}, not N x 1 x H x W: vcam-sr runs "
@@ -44,7 +49,10 @@ class OnnxRuntimeUpscaler(Upscaler):
                             "dynamic height and width (engine_build/export.py does)")
 
     def upscale_y(self, y: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: to_model_input(y)})[0][0, 0]
+        feed = {self.input_name: to_model_input(y)}
+        if self.tracker:
+            feed[CONDITION] = self.tracker(y)
+        return self.session.run(None, feed)[0][0, 0]
 
     def describe(self) -> str:
         return (f"onnxruntime {ort.__version__}, model {self.model_path.name}, providers "

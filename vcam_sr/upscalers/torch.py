@@ -10,6 +10,7 @@ import torch
 
 from engine_build.networks import fold, load_checkpoint
 from engine_build.errors import VcamError
+from vcam_sr.condition import FEATURES, ConditionTracker
 from vcam_sr.upscalers.base import Upscaler
 
 
@@ -34,6 +35,7 @@ class TorchUpscaler(Upscaler):
         self.cuda = self.device.type == "cuda" and fast_cuda
         if self.device.type == "cuda":
             self.name = "torch-cuda"
+        self.tracker = ConditionTracker() if getattr(model, "conditions", 0) else None
         model = fold(model).to(self.device, memory_format=torch.channels_last)
         self.model = model.half() if self.cuda else model
         self.dtype = torch.float16 if self.cuda else torch.float32
@@ -42,7 +44,8 @@ class TorchUpscaler(Upscaler):
     def _graph(self, shape: torch.Size):
         """Capture the model for one input shape (PyTorch's documented warm-up-then-capture)."""
         static_in = torch.zeros(shape, dtype=torch.float32, device=self.device)
-        forward = lambda: self._forward(static_in)  # noqa: E731
+        static_cond = torch.zeros((1, len(FEATURES)), dtype=torch.float32, device=self.device)
+        forward = lambda: self._forward(static_in, static_cond)  # noqa: E731
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
@@ -52,21 +55,24 @@ class TorchUpscaler(Upscaler):
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             static_out = forward()
-        return graph, static_in, static_out
+        return graph, static_in, static_cond, static_out
 
-    def _forward(self, y: torch.Tensor) -> torch.Tensor:
+    def _forward(self, y: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         x = y[None, None].to(self.dtype).contiguous(memory_format=torch.channels_last)
-        return self.model(x)[0, 0].float()
+        out = self.model(x, condition.to(self.dtype)) if self.tracker else self.model(x)
+        return out[0, 0].float()
 
     @torch.inference_mode()
     def upscale_y(self, y: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.require(y, np.float32, requirements=["C", "W"]))
+        condition = torch.from_numpy(self.tracker(y)) if self.tracker else torch.zeros(1, len(FEATURES))
         if not self.cuda:
-            return self._forward(x.to(self.device)).cpu().numpy()
+            return self._forward(x.to(self.device), condition.to(self.device)).cpu().numpy()
         if x.shape not in self.graphs:
             self.graphs[x.shape] = self._graph(x.shape)
-        graph, static_in, static_out = self.graphs[x.shape]
+        graph, static_in, static_cond, static_out = self.graphs[x.shape]
         static_in.copy_(x, non_blocking=True)
+        static_cond.copy_(condition, non_blocking=True)
         graph.replay()
         return static_out.cpu().numpy()
 
