@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -55,21 +56,75 @@ def free_name(path: Path) -> Path:
     return candidate
 
 
+PARTIAL = re.compile(r"^\.(?P<stem>.*)\.(?P<pid>\d+)\.[a-z0-9_]+\.partial\.?[^.]*$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Remove the hidden temporary files that a killed writer (SIGKILL, power loss, full disk)
+    left in `folder`: named by AtomicOutput, they carry their writer's process id."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        found = PARTIAL.match(path.name)
+        if found and int(found["pid"]) != os.getpid() and not _alive(int(found["pid"])):
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError:
+                pass
+    return removed
+
+
 class AtomicOutput:
-    """A unique temporary file beside `out` (so runs never collide): `commit()` renames it onto
-    `out`; `discard()` removes it if it is still there."""
+    """A unique temporary file beside `out`, named with this process's id (so runs never
+    collide, and a dead writer's leftovers can be found): `commit()` gives it the final name,
+    `discard()` removes it if it is still there."""
 
     def __init__(self, out: str | os.PathLike):
         self.out = Path(out)
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.out.stem}.", suffix=f".partial{self.out.suffix}",
+        stem = self.out.stem[:80]  # a long input name must not make the temporary name too long
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.{os.getpid()}.", suffix=f".partial{self.out.suffix[:16]}",
                                    dir=self.out.parent)
         os.close(fd)
         self.tmp = Path(tmp)
 
-    def commit(self) -> None:
+    def commit(self, overwrite: bool = True) -> Path:
+        """Give the file its final name and return that name. Without `overwrite` a file that
+        appeared there meanwhile (another program, another vcam-sr) is never replaced: this
+        result then takes the first free NAME-2.EXT, NAME-3.EXT ... and the caller is told."""
         os.chmod(self.tmp, 0o644)  # mkstemp creates 0600
-        os.replace(self.tmp, self.out)
+        if overwrite:
+            os.replace(self.tmp, self.out)
+            return self.out
+        target = self.out
+        while True:
+            try:
+                os.link(self.tmp, target)  # fails if the name exists: an exclusive create
+            except FileExistsError:
+                target = free_name(target)
+                continue
+            except OSError:  # no hard links here (some network and FAT file systems)
+                if target.exists():
+                    target = free_name(target)
+                    continue
+                os.rename(self.tmp, target)
+                return target
+            self.tmp.unlink()
+            return target
 
     def discard(self) -> None:
         self.tmp.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine_build import cache
 from engine_build.atomic import atomic_path
-from engine_build.contract import INPUT, OUTPUT
+from engine_build.contract import CONDITION, INPUT, OUTPUT
 from engine_build.errors import VcamError
 
 log = logging.getLogger("engine_build")
@@ -179,6 +179,9 @@ def build_engine(onnx_path: str | Path, flavour: str = "auto", profile: tuple | 
     (w0, h0), (w1, h1), (w2, h2) = profile
     opt_profile = builder.create_optimization_profile()
     opt_profile.set_shape(INPUT, (1, 1, h0, w0), (1, 1, h1, w1), (1, 1, h2, w2))
+    if any(network.get_input(i).name == CONDITION for i in range(network.num_inputs)):
+        k = network.get_input(1).shape[1]
+        opt_profile.set_shape(CONDITION, (1, k), (1, k), (1, k))
     config.add_optimization_profile(opt_profile)
     timing_path = folder / f"timing-{flavour}-{trt.__version__}.cache"
     if flavour == "tensorrt":  # TensorRT-RTX tunes just in time and has no timing cache

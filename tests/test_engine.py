@@ -12,27 +12,13 @@ import pytest
 
 from conftest import REPO, assert_clean_error, real_frames, run_cli
 from engine_build import cache
-from engine_build.io_wrapper import FRAME_IN, FRAME_OUT, wrap_uint8_hwc
+from engine_build.contract import INPUT, OUTPUT
 from vcam_sr.models import resolve_model
 from vcam_sr.upscalers import create_upscaler, tensorrt_ready
 
 HAS_RTX = importlib.util.find_spec("tensorrt_rtx") is not None
 needs_rtx = pytest.mark.skipif(not HAS_RTX, reason="tensorrt-rtx-cu12 is not installed")
 PROFILE = ((80, 48), (320, 180), (640, 360))
-
-
-def test_uint8_wrapper_does_the_runtime_normalisation_inside_the_graph():
-    import onnx
-    import onnxruntime as ort
-
-    wrapped = wrap_uint8_hwc(onnx.load(str(resolve_model("fast"))))
-    sess = ort.InferenceSession(wrapped.SerializeToString(), providers=["CPUExecutionProvider"])
-    frame = real_frames(1, 53, 37)[0]
-    ours = sess.run([FRAME_OUT], {FRAME_IN: frame[None]})[0][0]
-    with create_upscaler("onnxruntime", "fast") as up:
-        expected = up.upscale(frame)
-    assert ours.dtype == np.uint8 and ours.shape == (74, 106, 3)
-    assert np.abs(ours.astype(int) - expected.astype(int)).max() <= 1
 
 
 @needs_rtx
@@ -44,6 +30,7 @@ def test_rtx_engine_is_built_on_cpu_and_the_cache_reuses_or_rebuilds_it(tmp_path
     meta = cache.read_metadata(path)
     assert meta["key"]["flavour"] == "rtx" and meta["key"]["target"] == "portable"
     assert [tuple(s) for s in meta["key"]["profile"]] == list(PROFILE)
+    assert (meta["input"], meta["output"]) == (INPUT, OUTPUT)  # the luma contract's tensors
     assert meta["engine_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert path.stat().st_size > 10_000
 

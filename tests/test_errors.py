@@ -55,12 +55,12 @@ def test_model_with_the_wrong_input_type(tmp_path):
     from onnx import TensorProto, helper
 
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "u8",
-                              [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 3, None, None])],
-                              [helper.make_tensor_value_info("y", TensorProto.UINT8, [1, 3, None, None])])
+                              [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 1, None, None])],
+                              [helper.make_tensor_value_info("y", TensorProto.UINT8, [1, 1, None, None])])
     path = tmp_path / "uint8.onnx"
     onnx.save(helper.make_model(graph), str(path))
     assert_clean_error(run_cli("--source", "test", "--model", str(path), "--sink", "null"),
-                       "uint8.onnx", "uint8", "not float32")
+                       "uint8.onnx", "uint8", "not a float32 luma plane")
 
 
 def test_an_interrupted_write_keeps_the_old_file_and_leaves_no_partial(tmp_path):
@@ -107,16 +107,16 @@ def contract_breakers(tmp_path):
     up2, s2 = resize(2, out="r")
     nan = numpy_helper.from_array(np.array([np.nan], np.float32), "nan")
     return {
-        "one colour": (onnx_model(tmp_path / "grey.onnx", identity, [1, 1, None, None]), "3-colour"),
-        "fixed size": (onnx_model(tmp_path / "fixed.onnx", identity, [1, 3, 64, 64]), "64x64"),
-        "1x": (onnx_model(tmp_path / "x1.onnx", identity, [1, 3, None, None]), "exactly 2x"),
-        "4x": (onnx_model(tmp_path / "x4.onnx", [up4], [1, 3, None, None], [s4]), "exactly 2x"),
+        "rgb": (onnx_model(tmp_path / "rgb.onnx", identity, [1, 3, None, None]), "luma models"),
+        "fixed size": (onnx_model(tmp_path / "fixed.onnx", identity, [1, 1, 64, 64]), "64x64"),
+        "1x": (onnx_model(tmp_path / "x1.onnx", identity, [1, 1, None, None]), "exactly 2x"),
+        "4x": (onnx_model(tmp_path / "x4.onnx", [up4], [1, 1, None, None], [s4]), "exactly 2x"),
         "NaN": (onnx_model(tmp_path / "nan.onnx", [up2, helper.make_node("Mul", ["r", "nan"], ["y"])],
-                           [1, 3, None, None], [s2, nan]), "NaN"),
+                           [1, 1, None, None], [s2, nan]), "NaN"),
     }
 
 
-@pytest.mark.parametrize("breach", ["one colour", "fixed size", "1x", "4x", "NaN"])
+@pytest.mark.parametrize("breach", ["rgb", "fixed size", "1x", "4x", "NaN"])
 def test_a_model_that_breaks_the_contract_is_refused_at_load(tmp_path, breach):
     path, words = contract_breakers(tmp_path)[breach]
     assert_clean_error(run_cli("--source", "test", "--model", str(path), "--sink", "null", "--frames", "2"),
@@ -264,9 +264,9 @@ def test_export_never_writes_over_its_checkpoint_or_an_existing_file(tmp_path):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--set", "train.steps=-1"], ["train.steps", "at least 0"]),
-    (["--set", "data.batch=0"], ["data.batch", "at least 1"]),
-    (["--config", "{tmp}/list.yaml"], ["data, train and gan"]),
+    (["--set", "train.steps=-1"], ["train.steps", "greater than or equal to 1"]),
+    (["--set", "data.batch=0"], ["data.batch", "greater than or equal to 1"]),
+    (["--config", "{tmp}/list.yaml"], ["preset, data and train"]),
     (["--config", "{tmp}/broken.yaml"], ["not valid YAML", "line 2, column 1"]),
     (["--out", "{tmp}/afile"], ["is a file"]),
 ])

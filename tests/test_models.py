@@ -51,11 +51,11 @@ def test_a_checkpoint_loads_after_the_presets_table_changes(tmp_path, monkeypatc
         torch.nn.init.normal_(p, 0, 0.05)
     torch.save({"preset": "fast", "model_args": networks.preset_args("fast"),
                 "generator": model.state_dict(), "ema": None}, tmp_path / "c.pt")
-    monkeypatch.setitem(networks.PRESETS, "fast", ("plain", dict(channels=8, blocks=2, luma=False)))
+    monkeypatch.setitem(networks.PRESETS, "fast", ("plain", dict(channels=8, blocks=2, y_only=True)))
     loaded, _ = load_checkpoint(tmp_path / "c.pt")  # would not fit an 8-channel net
-    x = torch.rand(1, 3, 20, 24)
+    x, condition = torch.rand(1, 1, 20, 24), torch.randn(1, 3)
     with torch.no_grad():
-        assert torch.equal(loaded(x), model(x))
+        assert torch.equal(loaded(x, condition), model(x, condition))
 
 
 @needs_shared()
@@ -97,10 +97,10 @@ class FakeModel(Upscaler):
     def __init__(self, clock: FakeClock, ms: float):
         self.clock, self.ms, self.calls = clock, ms, 0
 
-    def upscale(self, frame):
+    def upscale_y(self, y, condition=None):
         self.clock.t += self.ms / 1000
         self.calls += 1
-        return cv2.resize(frame, None, fx=2, fy=2)
+        return cv2.resize(y, None, fx=2, fy=2)
 
 
 def ladder(clock, **ms):

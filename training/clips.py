@@ -47,8 +47,14 @@ def read_clip(path: str | Path, max_frames: int | None = None) -> tuple[list[np.
     return frames, fps
 
 
-def find_clips(folder: str | Path) -> list[Path]:
-    folder = Path(folder)
+def find_clips(where: str | Path | list) -> list[Path]:
+    """The clips of a folder, or the listed clip files."""
+    if isinstance(where, (list, tuple)):
+        missing = [p for p in where if not Path(p).is_file()]
+        if missing:
+            raise FileNotFoundError(f"clip {missing[0]} does not exist; list existing video files")
+        return [Path(p) for p in where]
+    folder = Path(where)
     if not folder.is_dir():
         raise FileNotFoundError(f"clip folder {folder} does not exist; pass a folder of .mp4 clips")
     clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXT)
@@ -96,7 +102,7 @@ class ClipSet:
     """The clips of a folder with their LR inputs under each condition, made once and shared by
     every method scored (so all methods see the very same degraded frames)."""
 
-    def __init__(self, folder: str | Path, conditions=tuple(CONDITIONS), max_frames: int | None = 60,
+    def __init__(self, folder: str | Path | list, conditions=tuple(CONDITIONS), max_frames: int | None = 60,
                  seed: int = 0, with_flicker: bool = True):
         self.items = []  # (clip name, HR frames, HR flows or None, {condition: LR frames})
         for i, path in enumerate(find_clips(folder)):

@@ -30,7 +30,7 @@ class Data(Section):
     exclude: list[str] = []                   # file names under `train` left out (a held-out split)
     val: str = "../shared/data/val"           # holds SET/HR and SET/LR_x2
     val_sets: list[str] = []                  # scored every train.val_every steps
-    val_clips: str | None = None              # clips scored under val_conditions (training/clips.py)
+    val_clips: str | list[str] | None = None  # a folder of clips, or clip files, scored under val_conditions
     val_conditions: list[Literal["clean", "webcam", "call"]] = ["webcam", "call"]
     val_clip_frames: int = Field(12, ge=2)
     frames_per_video: int = Field(16, ge=1)

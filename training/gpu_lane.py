@@ -121,7 +121,7 @@ def train_all(lane: Lane, args, device: str) -> dict:
         sets = [f"train.init_from={init if init.exists() else 'null'}", f"data.train={args.data}",
                 f"data.val={args.val}", f"data.val_clips={args.val / 'clips'}", "data.val_sets=[]",
                 f"data.bank={args.bank}", "train.ckpt_every=200", "train.val_every=100000",
-                "gan.steps=0", "train.steps=20" if lane.dry else "train.steps=60000",
+                "train.steps=20" if lane.dry else "train.steps=60000",
                 "train.lr=1e-4" if init.exists() else "train.lr=5e-4", "train.warmup=20"]
         if lane.dry:
             sets += ["data.lr_patch=24", "data.batch=4", "data.frames_per_video=2", "data.val_clip_frames=3",

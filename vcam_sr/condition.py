@@ -19,6 +19,7 @@ from functools import cache
 import cv2
 import numpy as np
 
+from vcam_sr.media.colour import luma
 from vcam_sr.models import MODEL_DIR
 
 FEATURES = ("noise_sigma", "blocking8", "blocking4")
@@ -64,9 +65,10 @@ def blocking(y: np.ndarray, grid: int) -> float:
     return float(np.mean(on) / max(np.mean(off), 1e-6))
 
 
-def measure(y: np.ndarray) -> dict[str, float]:
-    """The raw measurements of one luma plane (float, black 0, white 1), in grey levels."""
-    y = np.asarray(y, np.float32) * np.float32(255)
+def measure(frame: np.ndarray) -> dict[str, float]:
+    """The raw measurements of one luma plane (float, black 0, white 1) or uint8 RGB frame, in
+    grey levels."""
+    y = (luma(frame) if frame.ndim == 3 else np.asarray(frame, np.float32)) * np.float32(255)
     return {"noise_sigma": noise_sigma(y), "blocking8": blocking(y, 8), "blocking4": blocking(y, 4)}
 
 

@@ -8,6 +8,7 @@ import logging
 from vcam_sr.config import load_config, thread_count
 from vcam_sr.models import shipped
 from vcam_sr.sources.test_pattern import TestPatternSource
+from vcam_sr.media.colour import luma
 from vcam_sr.upscalers import build_backend, pick_backend
 from vcam_sr.upscalers.auto import AutoUpscaler
 
@@ -28,7 +29,7 @@ def model_table(models) -> list[str]:
 def auto_choice(width: int, height: int, fps: float, backend: str = "auto", threads: int = 0) -> list[str]:
     """What --model auto picks here for clean and for degraded input, with the times it saw."""
     backend, reason = pick_backend(backend)
-    frame = TestPatternSource(width, height, realtime=False).read()
+    frame = luma(TestPatternSource(width, height, realtime=False).read())
     with AutoUpscaler(shipped(), lambda m: build_backend(backend, m.name, threads), fps) as auto:
         lines = [f"auto here ({backend}, {reason}), {width}x{height} at {fps:g} fps, "
                  f"{auto.budget_ms:.0f} ms per frame, picks a model that takes at most "

@@ -1,31 +1,30 @@
-"""Upscale whole files, as `vcam-sr upscale` and the web page do: videos with their audio and
-subtitle streams copied untouched (PyAV remux) and their frame timing, rotation and colour
-tags kept; still images (PNG, JPEG, WebP) into the same type. Every output is written under a
-temporary name and appears only when complete; an existing file is never replaced unless asked."""
+"""Upscale whole files, as `vcam-sr upscale` and the web page do, through the one video I/O
+layer (vcam_sr/media): videos with their audio and subtitle streams copied untouched, their
+frame timing, colours (matrix, range, depth), aspect, rotation and stream tags kept; still
+images in their own type, depth and colour profile. Every output is written under a temporary
+name and appears only when complete; an existing file is never replaced unless asked."""
 from __future__ import annotations
 
-import fractions
 import logging
 import time
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Callable
 
-import av
-import numpy as np
-from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from engine_build.atomic import AtomicOutput, check_output
+from engine_build.atomic import AtomicOutput, check_output, remove_stale_partials
 from engine_build.errors import VcamError
-from vcam_sr.sinks.file import CONTAINERS
+from vcam_sr.media.colour import YuvPicture
+from vcam_sr.media.images import TYPES as IMAGE_TYPES
+from vcam_sr.media.images import read_still, save_image, upscaled_image
+from vcam_sr.media.video import CONTAINERS, ENCODERS as CODECS, VideoFrame, VideoReader, VideoWriter
 from vcam_sr.upscalers.base import Upscaler
 
 log = logging.getLogger("vcam_sr.upscale")
-IMAGE_TYPES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 VIDEO_TYPES = {".mp4": ".mp4", ".m4v": ".m4v", ".mov": ".mov", ".mkv": ".mkv", ".webm": ".mkv",
                ".avi": ".mkv", ".ts": ".mkv"}  # input -> output: H.264/HEVC need mp4, mov or mkv
-CODECS = {"h264": "libx264", "hevc": "libx265"}
 
 
 @dataclass
@@ -46,111 +45,127 @@ def kind(path: Path) -> str | None:
     return "image" if suffix in IMAGE_TYPES else "video" if suffix in VIDEO_TYPES else None
 
 
-def upscale_image(src: Path, dst: Path, upscaler: Upscaler) -> Done:
-    """An image in the same format, upright (EXIF orientation applied), alpha kept by resizing."""
-    start = time.monotonic()
+def _commit(output: AtomicOutput, dst: Path, overwrite: bool) -> Path:
     try:
-        with Image.open(src) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            alpha = im.getchannel("A") if "A" in im.getbands() else None
-            rgb = np.asarray(im.convert("RGB"))
-    except (OSError, ValueError) as exc:
-        raise VcamError(f"{src} is not a readable image ({exc}); pass a PNG, JPEG or WebP file") from None
-    out = Image.fromarray(upscaler.upscale(rgb))
-    if alpha is not None:
-        out.putalpha(alpha.resize(out.size, Image.BICUBIC))
-    fmt = IMAGE_TYPES[dst.suffix.lower()]
+        final = output.commit(overwrite)
+    except FileNotFoundError:
+        raise VcamError(f"the output folder {dst.parent} disappeared while {dst.name} was being "
+                        "written; nothing was saved, so create the folder and run again") from None
+    if final != dst:
+        log.warning("%s appeared while this ran (another program?); it was left alone and this "
+                    "result is %s", dst, final.name)
+    return final
+
+
+def _disk_error(exc: OSError, dst: Path) -> VcamError:
+    return VcamError(f"{dst} could not be written ({exc.strerror or exc}); free some space or "
+                     "choose another output folder")
+
+
+def upscale_image(src: Path, dst: Path, upscaler: Upscaler, overwrite: bool = False) -> Done:
+    """An image in the same format, upright, alpha and ICC profile kept, 16-bit stays 16-bit."""
+    start = time.monotonic()
+    still = read_still(src)
+    upscaler.new_stream()
+    if still.grey is not None:
+        image = upscaled_image(still, None, upscaler.upscale_luma(still.grey))
+    else:
+        image = upscaled_image(still, upscaler.upscale(still.rgb), None)
     output = AtomicOutput(dst)
     try:
-        out.save(output.tmp, fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
-        output.commit()
+        save_image(image, output.tmp, IMAGE_TYPES[dst.suffix.lower()], still)
+        final = _commit(output, dst, overwrite)
+    except OSError as exc:
+        raise _disk_error(exc, dst) from None
     finally:
         output.discard()
-    return Done(dst, 1, time.monotonic() - start, 0.0)
-
-
-def _rotation(src: Path) -> float:
-    """The first frame's display rotation (degrees counter-clockwise), 0 when none."""
-    with av.open(str(src)) as container:
-        for frame in container.decode(video=0):
-            return float(frame.rotation or 0)
-    return 0.0
+    return Done(final, 1, time.monotonic() - start, 0.0)
 
 
 def upscale_video(src: Path, dst: Path, make_upscaler: Callable[[tuple[int, int], float], Upscaler],
                   crf: int = 18, codec: str = "h264", progress: bool = True,
                   on_frame: Callable[[int, int | None], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> Done:
-    """Decode, upscale every frame with the same timestamps, encode; copy every other stream.
-    `on_frame(done, total)` follows progress; `should_stop()` true abandons the file."""
+                  should_stop: Callable[[], bool] | None = None, overwrite: bool = False) -> Done:
+    """Decode, upscale every frame with its own timestamp, encode in the source's colour space;
+    copy every audio and subtitle stream. `on_frame(done, total)` follows progress;
+    `should_stop()` true abandons the file."""
+    import av
+
     start = time.monotonic()
-    try:
-        container = av.open(str(src))
-    except (av.FFmpegError, OSError) as exc:
-        raise VcamError(f"{src} is not a readable video ({exc}); pass a complete video file") from None
     output = AtomicOutput(dst)
-    frames = 0
     try:
-        with container:
-            if not container.streams.video:
-                raise VcamError(f"{src} has no video stream; pass a video file")
-            video = container.streams.video[0]
-            video.thread_type = "AUTO"
-            ctx = video.codec_context
-            fps = float(video.average_rate or video.guessed_rate or 30)
-            upscaler = make_upscaler((ctx.width, ctx.height), fps)
-            with av.open(str(output.tmp), "w", format=CONTAINERS[dst.suffix.lower()]) as out:
-                encoder = out.add_stream(CODECS[codec], rate=video.average_rate or fractions.Fraction(30))
-                encoder.width, encoder.height, encoder.pix_fmt = ctx.width * 2, ctx.height * 2, "yuv420p"
-                encoder.time_base = video.time_base
-                encoder.options = {"crf": str(crf), "preset": "medium"}
-                for tag in ("color_primaries", "color_trc", "colorspace", "color_range"):
-                    setattr(encoder.codec_context, tag, getattr(ctx, tag))
-                rotation = _rotation(src)
-                if rotation:
-                    encoder.set_display_rotation(rotation)
-                copies = {s.index: out.add_stream_from_template(s) for s in container.streams
-                          if s.type in ("audio", "subtitle")}
-                with tqdm(total=video.frames or None, unit="frame", desc=src.name,
-                          disable=not progress) as bar:  # closed before any message
-                    for packet in container.demux(video, *[container.streams[i] for i in copies]):
-                        if packet.stream.index in copies:
-                            if packet.dts is not None:  # not the demuxer's empty flush packet
-                                packet.stream = copies[packet.stream.index]
-                                out.mux(packet)
-                            continue
-                        for frame in packet.decode():
-                            up = av.VideoFrame.from_ndarray(upscaler.upscale(frame.to_ndarray(format="rgb24")),
-                                                            format="rgb24")
-                            up.pts, up.time_base = frame.pts, frame.time_base
-                            out.mux(encoder.encode(up))
-                            frames += 1
+        with VideoReader(src) as reader:
+            info, copy = reader.info, reader.streams_to_copy()
+            items = reader.items(copy)
+            head = []
+            for item in items:  # up to the first picture: it says which colour space to keep
+                head.append(item)
+                if isinstance(item, VideoFrame):
+                    break
+            if not head or not isinstance(head[-1], VideoFrame):
+                raise VcamError(f"no frame of {src.name} could be decoded; check that the video plays")
+            first = head[-1].picture
+            space = first.space if isinstance(first, YuvPicture) else None
+            subsampling = first.subsampling if isinstance(first, YuvPicture) and first.u is not None else (2, 2)
+            total = info.frames or (round(info.duration * info.fps) if info.duration else None)
+            with make_upscaler((info.width, info.height), info.fps) as upscaler:
+                writer = VideoWriter(
+                    output.tmp, CONTAINERS[dst.suffix.lower()], info.width * 2, info.height * 2, info.fps,
+                    codec=codec, crf=crf, space=space, subsampling=subsampling, tags=info.tags,
+                    time_base=info.time_base, sample_aspect_ratio=info.sample_aspect_ratio,
+                    rotation=reader.rotation(), metadata=info.metadata, copy=copy,
+                    container_metadata=dict(reader.container.metadata))
+                try:
+                    first_pts = last_pts = None
+                    with tqdm(total=total, unit="frame", desc=src.name, disable=not progress) as bar:
+                        for item in chain(head, items):
+                            if not isinstance(item, VideoFrame):
+                                writer.copy(item)
+                                continue
+                            writer.write(upscaler.upscale(item.picture), item.pts, item.time_base)
+                            if item.pts is not None:
+                                first_pts = item.pts if first_pts is None else first_pts
+                                last_pts = item.pts
                             bar.update(1)
                             if on_frame:
-                                on_frame(frames, video.frames or None)
+                                on_frame(writer.frames, total)
                             if should_stop and should_stop():
-                                raise VcamError("vcam-sr stopped while this video was being upscaled; "
-                                                "start it again")
-                out.mux(encoder.encode(None))
-                duration = float(video.duration * video.time_base) if video.duration else frames / fps
-            upscaler.close()
-        output.commit()
+                                raise VcamError("this upscale was stopped before the end; its output "
+                                                "was not written")
+                    writer.close()
+                finally:
+                    writer.abandon()
+            frames = writer.frames
+            shown = (last_pts - first_pts) * info.time_base if first_pts is not None and last_pts != first_pts else 0
+            media = float(shown) + 1 / info.fps if shown else frames / info.fps
+        final = _commit(output, dst, overwrite)
     except av.FFmpegError as exc:
         raise VcamError(f"{src} could not be upscaled into {dst.name} ({exc}); if a stream cannot "
                         f"be copied into {dst.suffix}, try -o with an .mkv name") from None
+    except OSError as exc:
+        raise _disk_error(exc, dst) from None
     finally:
         output.discard()
-    return Done(dst, frames, time.monotonic() - start, duration)
+    return Done(final, frames, time.monotonic() - start, media)
+
+
+def _folder_items(src: Path) -> list[Path]:
+    """The videos and images in a folder, less the ones that are this tool's own outputs of
+    others there (a_2x.png beside a.png), so a folder upscaled into itself is not done twice."""
+    items = sorted(p for p in src.iterdir() if p.is_file() and not p.name.startswith(".") and kind(p))
+    outputs = {output_name(p) for p in items}
+    return [p for p in items if p.name not in outputs]
 
 
 def plan(inputs: list[Path], output: Path | None, overwrite: bool) -> list[tuple[Path, Path]]:
     """(source, destination) for each file to do, checked before any work: a folder gives every
-    video and image in it, into the output folder; files already done there are skipped."""
+    video and image in it, into the output folder; files already done there are skipped. Two
+    inputs that would write the same output are named apart (clip.avi and clip.mkv become
+    clip-avi_2x.mkv and clip-mkv_2x.mkv) or, when even that cannot tell them apart, refused."""
     if len(inputs) > 1 and output is not None and output.suffix and not output.is_dir():
         raise VcamError(f"with several inputs, -o names a folder for their outputs, and {output} looks "
                         "like a file name; give a folder, or upscale one input at a time")
-    jobs = []
+    wanted: list[tuple[Path, Path, bool]] = []  # (source, destination, from a folder)
     for src in inputs:
         if not src.exists():
             raise VcamError(f"{src} does not exist; pass video or image files, or a folder of them")
@@ -158,17 +173,11 @@ def plan(inputs: list[Path], output: Path | None, overwrite: bool) -> list[tuple
             folder = output or src.parent / f"{src.name}_2x"
             if folder.exists() and not folder.is_dir():
                 raise VcamError(f"{folder} is a file; -o for a folder of inputs must be a folder")
-            items = sorted(p for p in src.iterdir() if p.is_file() and kind(p))
+            items = _folder_items(src)
             if not items:
                 raise VcamError(f"folder {src} holds no videos ({', '.join(VIDEO_TYPES)}) or images "
                                 f"({', '.join(IMAGE_TYPES)}); pass a folder of them")
-            folder.mkdir(parents=True, exist_ok=True)
-            for item in items:
-                dst = folder / output_name(item)
-                if dst.exists() and not overwrite:
-                    log.info("skipping %s: %s is already done", item.name, dst)
-                    continue
-                jobs.append((item, check_output(dst, overwrite, [item])))
+            wanted += [(item, folder / output_name(item), True) for item in items]
             continue
         if kind(src) is None:
             raise VcamError(f"{src.name} is neither a video ({', '.join(VIDEO_TYPES)}) nor an image "
@@ -180,5 +189,39 @@ def plan(inputs: list[Path], output: Path | None, overwrite: bool) -> list[tuple
         if not same_type:
             raise VcamError(f"{dst.name} cannot hold the upscaled {src.name} (images keep their type, "
                             f"videos go into .mp4, .mov or .mkv); name the output like {output_name(src)}")
-        jobs.append((src, check_output(dst, overwrite, [src])))
+        wanted.append((src, dst, False))
+    wanted = _apart(wanted)
+    jobs = []
+    for src, dst, from_folder in wanted:
+        if from_folder:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if dst.exists() and not overwrite:
+                log.info("skipping %s: %s is already done", src.name, dst)
+                continue
+        jobs.append((src, check_output(dst, overwrite, [s for s, _, _ in wanted])))
+    for folder in {dst.parent for _, dst in jobs}:
+        for stale in remove_stale_partials(folder):
+            log.info("removed %s, left behind by an upscale that was killed", stale.name)
     return jobs
+
+
+def _apart(wanted: list[tuple[Path, Path, bool]]) -> list[tuple[Path, Path, bool]]:
+    """Name apart the inputs that would share an output (their extension joins the name)."""
+    def key(dst: Path) -> str:
+        return str(dst.resolve()).casefold()  # case-insensitive file systems collide too
+
+    counts: dict[str, int] = {}
+    for _, dst, _ in wanted:
+        counts[key(dst)] = counts.get(key(dst), 0) + 1
+    renamed = [(src, dst.with_name(f"{src.stem}-{src.suffix.lstrip('.').lower()}_2x{dst.suffix}")
+                if counts[key(dst)] > 1 else dst, folder) for src, dst, folder in wanted]
+    seen: dict[str, Path] = {}
+    for src, dst, _ in renamed:
+        if key(dst) in seen:
+            raise VcamError(f"{seen[key(dst)]} and {src} would both be written to {dst}; upscale them "
+                            "into different -o folders")
+        seen[key(dst)] = src
+    return renamed
+
+
+__all__ = ["CODECS", "Done", "kind", "output_name", "plan", "upscale_image", "upscale_video"]

@@ -43,16 +43,16 @@ def main(argv=None) -> int:
     # Offline auto's budget is a whole second a frame: it takes the best model for each input's condition.
     make = lambda size, fps=1.0: create_upscaler(args.backend, args.model, args.threads, 1.0, size)  # noqa: E731
     start, frames, media, done = time.monotonic(), 0, 0.0, 0
-    current, failed = None, []
+    current, failed, image_upscaler = None, [], None
     try:
         for src, dst in jobs:
             current = src
             try:
-                if kind(src) == "image":
-                    with make(None) as upscaler:
-                        result = upscale_image(src, dst, upscaler)
+                if kind(src) == "image":  # one upscaler for all the images: logged once
+                    image_upscaler = image_upscaler or make(None)
+                    result = upscale_image(src, dst, image_upscaler, args.overwrite)
                 else:
-                    result = upscale_video(src, dst, make, args.crf, args.codec)
+                    result = upscale_video(src, dst, make, args.crf, args.codec, overwrite=args.overwrite)
             except VcamError as exc:
                 if len(jobs) == 1:
                     raise
@@ -60,14 +60,19 @@ def main(argv=None) -> int:
                 failed.append(src.name)
                 continue
             frames, media, done = frames + result.frames, media + result.media_seconds, done + 1
-            log.info("wrote %s (%d frames in %.1f s)", dst, result.frames, result.seconds)
+            log.info("wrote %s (%d frame%s in %.1f s)", result.path, result.frames,
+                     "" if result.frames == 1 else "s", result.seconds)
     except KeyboardInterrupt:
         print(f"vcam-sr: error: interrupted while upscaling {current.name}: its output was not "
               f"written; {done} finished file(s) are kept, and the same command resumes", file=sys.stderr)
         return 130
+    finally:
+        if image_upscaler is not None:
+            image_upscaler.close()
     seconds = time.monotonic() - start
     speed = f", {media / seconds:.2f}x realtime" if media else ""
-    print(f"done: {done} file(s), {frames} frames in {seconds:.1f} s{speed}")
+    print(f"done: {done} file{'' if done == 1 else 's'}, {frames} frame{'' if frames == 1 else 's'} "
+          f"in {seconds:.1f} s{speed}")
     if failed:
         print(f"vcam-sr: error: {len(failed)} file(s) could not be upscaled ({', '.join(failed)}); "
               "see the messages above", file=sys.stderr)

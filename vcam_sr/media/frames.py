@@ -74,12 +74,15 @@ def from_av(frame: av.VideoFrame) -> YuvPicture | np.ndarray:
     return YuvPicture(planes[0], planes[1], planes[2], space)
 
 
+def planar_format(subsampling: tuple[int, int] | None, depth: int) -> str:
+    """The planar FFmpeg format of a chroma layout (None: greyscale) and bit depth."""
+    base = next(n for n, s in PLANAR.items() if s == subsampling and not n.endswith("le") and not n.startswith("yuvj"))
+    return base if depth == 8 else f"{base}{depth}le"
+
+
 def pixel_format(picture: YuvPicture) -> str:
     """The planar FFmpeg format that holds `picture` as it is."""
-    sub = picture.subsampling if picture.u is not None else None
-    name = next(n for n, s in PLANAR.items() if s == sub and not n.startswith("yuvj"))
-    base = name.rstrip("0123456789le") if name.endswith("le") else name
-    return base if picture.space.depth == 8 else f"{base}{picture.space.depth}le"
+    return planar_format(picture.subsampling if picture.u is not None else None, picture.space.depth)
 
 
 def to_av(picture: YuvPicture) -> av.VideoFrame:

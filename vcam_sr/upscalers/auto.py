@@ -52,14 +52,14 @@ class AutoUpscaler(Upscaler):
         self.next_check, self.shape = 0.0, None
 
     # -- the Upscaler interface -------------------------------------------------------------
-    def upscale_y(self, y: np.ndarray) -> np.ndarray:
+    def upscale_y(self, y: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
         now = self.clock()
         if now >= self.next_check or len(self.scores) < self.WINDOW:  # every frame at first
             self._check_condition(y, now)
         elif y.shape != self.shape:
             self._choose_rung(y, f"input size now {y.shape[1]}x{y.shape[0]}")
         t0 = self.clock()
-        out = self.loaded[self.current.name].upscale_y(y)
+        out = self.loaded[self.current.name].upscale_y(y, condition)
         self._watch_speed(1000 * (self.clock() - t0), t0)
         return out
 

@@ -10,23 +10,57 @@ import numpy as np
 
 from engine_build.contract import SCALE
 from engine_build.errors import VcamError
+from vcam_sr.condition import ConditionTracker
 from vcam_sr.media.colour import YuvPicture, luma, luma_codes, normalized_luma
 
 
 class Upscaler(ABC):
     """A backend implements `upscale_y`: float32 luma in [0, 1], HxW -> (2H)x(2W) float32,
-    unclipped. `upscale` takes whole frames (uint8 RGB, or a YuvPicture) and returns the same
-    kind at twice the size, with the model's luma and the chroma of a bicubic scale."""
+    unclipped; a `conditioned` one also takes the frame's condition (vcam_sr/condition.py) and
+    measures it itself when given None. `upscale` takes whole frames (uint8 RGB, or a
+    YuvPicture) of one stream and returns the same kind at twice the size, with the model's
+    luma and the chroma of a bicubic scale; it tracks the stream's condition (measured every
+    few frames, smoothed), so one Upscaler serves one source at a time."""
 
     name: str = "?"
+    conditioned: bool = False
+    TILE = 1024     # larger luma planes are upscaled in tiles of this size (bounded memory)
+    OVERLAP = 16    # LR pixels of context around each tile: more than the nets' reach
 
     @abstractmethod
-    def upscale_y(self, y: np.ndarray) -> np.ndarray: ...
+    def upscale_y(self, y: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray: ...
 
     def upscale(self, frame: np.ndarray | YuvPicture) -> np.ndarray | YuvPicture:
         if isinstance(frame, YuvPicture):
             return upscale_picture(self, frame)
         return upscale_rgb(self, frame)
+
+    def new_stream(self) -> None:
+        """The next frame starts another stream (another image, clip or source): its condition
+        is measured afresh."""
+        self._tracker = None
+
+    def upscale_luma(self, y: np.ndarray) -> np.ndarray:
+        """`upscale_y` with this stream's condition, in tiles when the plane is large."""
+        condition = None
+        if self.conditioned:
+            if getattr(self, "_tracker", None) is None:
+                self._tracker = ConditionTracker()
+            condition = self._tracker(y)
+        h, w = y.shape
+        if h <= self.TILE and w <= self.TILE:
+            return self.upscale_y(y, condition)
+        out = np.empty((h * SCALE, w * SCALE), np.float32)
+        pad = self.OVERLAP
+        for top in range(0, h, self.TILE):
+            for left in range(0, w, self.TILE):
+                y0, x0 = max(0, top - pad), max(0, left - pad)
+                y1, x1 = min(h, top + self.TILE + pad), min(w, left + self.TILE + pad)
+                tile = self.upscale_y(np.ascontiguousarray(y[y0:y1, x0:x1]), condition)
+                bottom, right = min(h, top + self.TILE), min(w, left + self.TILE)
+                out[top * SCALE:bottom * SCALE, left * SCALE:right * SCALE] = tile[
+                    (top - y0) * SCALE:(bottom - y0) * SCALE, (left - x0) * SCALE:(right - x0) * SCALE]
+        return out
 
     def describe(self) -> str:
         return self.name
@@ -50,7 +84,7 @@ def upscale_rgb(upscaler: Upscaler, rgb: np.ndarray) -> np.ndarray:
     """uint8 RGB at twice the size: a bicubic scale whose luma is replaced by the model's (the
     same change added to R, G and B moves Y by exactly that and leaves chroma alone)."""
     y = luma(rgb)
-    up_y = upscaler.upscale_y(y)
+    up_y = upscaler.upscale_luma(y)
     smooth = _bicubic(rgb.astype(np.float32) * np.float32(1 / 255))
     out = smooth + (up_y - luma(smooth))[..., None]
     out *= np.float32(255)
@@ -60,7 +94,7 @@ def upscale_rgb(upscaler: Upscaler, rgb: np.ndarray) -> np.ndarray:
 
 def upscale_picture(upscaler: Upscaler, picture: YuvPicture) -> YuvPicture:
     """A YUV picture at twice the size, in its own colour space: the model's Y, bicubic chroma."""
-    y = luma_codes(upscaler.upscale_y(normalized_luma(picture)), picture.space)
+    y = luma_codes(upscaler.upscale_luma(normalized_luma(picture)), picture.space)
     if picture.u is None:
         return YuvPicture(y, None, None, picture.space)
     return YuvPicture(y, _bicubic(picture.u), _bicubic(picture.v), picture.space)

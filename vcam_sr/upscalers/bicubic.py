@@ -10,7 +10,7 @@ from vcam_sr.upscalers.base import SCALE, Upscaler
 class BicubicUpscaler(Upscaler):
     name = "bicubic"
 
-    def upscale_y(self, y: np.ndarray) -> np.ndarray:
+    def upscale_y(self, y: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
         h, w = y.shape
         return cv2.resize(y, (w * SCALE, h * SCALE), interpolation=cv2.INTER_CUBIC)
 

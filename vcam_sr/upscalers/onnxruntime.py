@@ -8,7 +8,7 @@ import onnxruntime as ort
 
 from engine_build.errors import VcamError
 from engine_build.contract import CONDITION
-from vcam_sr.condition import FEATURES, ConditionTracker
+from vcam_sr.condition import FEATURES, condition_vector
 from vcam_sr.upscalers.base import Upscaler, to_model_input
 
 
@@ -29,7 +29,7 @@ class OnnxRuntimeUpscaler(Upscaler):
         self.model_path, self.threads = Path(model_path), threads
         self.input_name = self.session.get_inputs()[0].name
         self._check_contract()
-        self.tracker = ConditionTracker() if len(self.session.get_inputs()) == 2 else None
+        self.conditioned = len(self.session.get_inputs()) == 2
 
     def _check_contract(self) -> None:
         """One float32 N x 1 x H x W luma input of any size (2x and finite: check_contract)."""
@@ -48,10 +48,10 @@ class OnnxRuntimeUpscaler(Upscaler):
             raise VcamError(f"{what} takes only {shape[3]}x{shape[2]} frames; re-export it with a "
                             "dynamic height and width (engine_build/export.py does)")
 
-    def upscale_y(self, y: np.ndarray) -> np.ndarray:
+    def upscale_y(self, y: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
         feed = {self.input_name: to_model_input(y)}
-        if self.tracker:
-            feed[CONDITION] = self.tracker(y)
+        if self.conditioned:
+            feed[CONDITION] = condition if condition is not None else condition_vector(y)[None]
         return self.session.run(None, feed)[0][0, 0]
 
     def describe(self) -> str:

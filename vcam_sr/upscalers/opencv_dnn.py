@@ -40,7 +40,7 @@ class OpenCVDnnUpscaler(Upscaler):
         if threads:
             cv2.setNumThreads(threads)
 
-    def upscale_y(self, y: np.ndarray) -> np.ndarray:
+    def upscale_y(self, y: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
         """These nets work on luma too (OpenCV feeds them Y and scales CbCr bicubically), so a
         grey frame in gives their Y out; its 8-bit quantization is theirs."""
         grey = np.rint(np.clip(y, 0, 1) * 255).astype(np.uint8)

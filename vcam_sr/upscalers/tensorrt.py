@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine_build.contract import INPUT, OUTPUT
+from engine_build.contract import CONDITION, INPUT, OUTPUT
 from engine_build.errors import VcamError
+from vcam_sr.condition import FEATURES, condition_vector
 from vcam_sr.upscalers.base import SCALE, Upscaler
 
 log = logging.getLogger("vcam_sr.tensorrt")
@@ -46,6 +47,8 @@ class TensorRTUpscaler(Upscaler):
         self.context = self.engine.create_execution_context()
         self.stream = _cuda(cudart.cudaStreamCreate())
         self.min_shape, _, self.max_shape = self.engine.get_tensor_profile_shape(INPUT, 0)
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.conditioned = CONDITION in names
         self.size = None
         self._buffers: list = []
 
@@ -62,9 +65,16 @@ class TensorRTUpscaler(Upscaler):
         self.context.set_input_shape(INPUT, (1, 1, h, w))
         self.context.set_tensor_address(INPUT, self.d_in)
         self.context.set_tensor_address(OUTPUT, self.d_out)
+        if self.conditioned:
+            n_cond = len(FEATURES) * item
+            self.d_cond, self.h_cond = _cuda(cudart.cudaMalloc(n_cond)), _cuda(cudart.cudaMallocHost(n_cond))
+            self._buffers += [("device", self.d_cond), ("host", self.h_cond)]
+            self.cond_view = np.ctypeslib.as_array((ctypes.c_float * len(FEATURES)).from_address(self.h_cond))
+            self.context.set_input_shape(CONDITION, (1, len(FEATURES)))
+            self.context.set_tensor_address(CONDITION, self.d_cond)
         self.size, self.n_in, self.n_out = (h, w), n_in * item, n_out * item
 
-    def upscale_y(self, y: np.ndarray) -> np.ndarray:
+    def upscale_y(self, y: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
         h, w = y.shape
         if not (self.min_shape[2] <= h <= self.max_shape[2] and self.min_shape[3] <= w <= self.max_shape[3]):
             raise VcamError(f"a {w}x{h} frame is outside the engine's profile ({self.min_shape[3]}x"
@@ -76,6 +86,10 @@ class TensorRTUpscaler(Upscaler):
         self.in_view[:] = y.reshape(-1)
         _cuda(cudart.cudaMemcpyAsync(self.d_in, self.h_in, self.n_in,
                                      cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, self.stream))
+        if self.conditioned:
+            self.cond_view[:] = (condition if condition is not None else condition_vector(y)[None]).reshape(-1)
+            _cuda(cudart.cudaMemcpyAsync(self.d_cond, self.h_cond, self.cond_view.nbytes,
+                                         cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, self.stream))
         if not self.context.execute_async_v3(self.stream):
             raise RuntimeError("TensorRT execution failed")
         _cuda(cudart.cudaMemcpyAsync(self.h_out, self.d_out, self.n_out,

@@ -10,7 +10,7 @@ import torch
 
 from engine_build.networks import fold, load_checkpoint
 from engine_build.errors import VcamError
-from vcam_sr.condition import FEATURES, ConditionTracker
+from vcam_sr.condition import FEATURES, condition_vector
 from vcam_sr.upscalers.base import Upscaler
 
 
@@ -35,7 +35,7 @@ class TorchUpscaler(Upscaler):
         self.cuda = self.device.type == "cuda" and fast_cuda
         if self.device.type == "cuda":
             self.name = "torch-cuda"
-        self.tracker = ConditionTracker() if getattr(model, "conditions", 0) else None
+        self.conditioned = bool(getattr(model, "conditions", 0))
         model = fold(model).to(self.device, memory_format=torch.channels_last)
         self.model = model.half() if self.cuda else model
         self.dtype = torch.float16 if self.cuda else torch.float32
@@ -59,13 +59,15 @@ class TorchUpscaler(Upscaler):
 
     def _forward(self, y: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         x = y[None, None].to(self.dtype).contiguous(memory_format=torch.channels_last)
-        out = self.model(x, condition.to(self.dtype)) if self.tracker else self.model(x)
+        out = self.model(x, condition.to(self.dtype)) if self.conditioned else self.model(x)
         return out[0, 0].float()
 
     @torch.inference_mode()
-    def upscale_y(self, y: np.ndarray) -> np.ndarray:
+    def upscale_y(self, y: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
         x = torch.from_numpy(np.require(y, np.float32, requirements=["C", "W"]))
-        condition = torch.from_numpy(self.tracker(y)) if self.tracker else torch.zeros(1, len(FEATURES))
+        if self.conditioned and condition is None:
+            condition = condition_vector(y)[None]
+        condition = torch.from_numpy(condition) if self.conditioned else torch.zeros(1, len(FEATURES))
         if not self.cuda:
             return self._forward(x.to(self.device), condition.to(self.device)).cpu().numpy()
         if x.shape not in self.graphs:

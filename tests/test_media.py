@@ -1,0 +1,278 @@
+"""The video and image I/O layer: exact colour conversion, and every frame of `vcam-sr upscale`
+leaving with the colours, depth, timing, aspect and tags it came in with."""
+import fractions
+import logging
+import zlib
+
+import av
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+from conftest import VAL, needs_shared, real_frames
+from engine_build.errors import VcamError
+from vcam_sr.media.colour import ColourSpace, YuvPicture, luma, rgb_to_yuv, yuv_to_rgb
+from vcam_sr.media.frames import from_av, to_av
+from vcam_sr.upscale import plan, upscale_image, upscale_video
+from vcam_sr.upscalers.bicubic import BicubicUpscaler
+
+# BT.601 limited codes of pure colours (the issue's red patch 63,102,240 is BT.709's)
+PATCHES = [(0.8, 0.2, 0.1), (0.1, 0.7, 0.2), (0.15, 0.2, 0.9), (0.5, 0.5, 0.5)]
+
+
+def bicubic(size, fps):
+    return BicubicUpscaler()
+
+
+def patch_picture(space: ColourSpace, width=128, height=64) -> YuvPicture:
+    """Four flat colour patches, 32 px wide, in `space`."""
+    rgb = np.zeros((height, width, 3), np.float32)
+    for i, colour in enumerate(PATCHES):
+        rgb[:, 32 * i:32 * (i + 1)] = colour
+    return rgb_to_yuv(rgb, space)
+
+
+def write_planes(path, pictures, fps=25, codec="libx264", options=None, tags=None, time_base=None,
+                 pts=None, fmt=None, sar=None, metadata=None):
+    """A video of exactly these planes and tags (lossless unless `options` say otherwise)."""
+    with av.open(str(path), "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height = pictures[0].width, pictures[0].height
+        frame0 = to_av(pictures[0])
+        stream.pix_fmt = frame0.format.name
+        ctx = stream.codec_context
+        ctx.colorspace, ctx.color_range = frame0.colorspace, frame0.color_range
+        for tag, value in (tags or {}).items():
+            setattr(ctx, tag, value)
+        if time_base:
+            ctx.time_base = time_base
+        if sar:
+            ctx.sample_aspect_ratio = sar
+        stream.metadata.update(metadata or {})
+        stream.options = options or {"qp": "0"}
+        for i, picture in enumerate(pictures):
+            frame = to_av(picture)
+            frame.pts = pts[i] if pts else i
+            if time_base:
+                frame.time_base = time_base
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def decoded(path):
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        frames = list(c.decode(stream))
+        return stream, [from_av(f) for f in frames], frames
+
+
+@pytest.mark.parametrize("matrix", ["bt601", "bt709"])
+@pytest.mark.parametrize("full", [False, True], ids=["limited", "full"])
+@pytest.mark.parametrize("depth", [8, 10])
+def test_flat_patches_keep_their_codes_and_tags(tmp_path, matrix, full, depth):
+    """Each patch's Y, Cb and Cr leave within 1 code value of bicubic on the same planes (a
+    flat patch stays flat), and the output says the same matrix, range and depth."""
+    space = ColourSpace(matrix, full, depth)
+    src = write_planes(tmp_path / "in.mkv", [patch_picture(space)] * 3)
+    upscale_video(src, tmp_path / "out.mkv", bicubic, crf=0, progress=False)
+    _, ins, _ = decoded(src)
+    stream, outs, frames = decoded(tmp_path / "out.mkv")
+    assert outs[0].space == space and outs[0].subsampling == (2, 2)
+    for i in range(len(PATCHES)):
+        for plane, scale in (("y", 1), ("u", 2), ("v", 2)):
+            want = getattr(ins[0], plane)[8 // scale, (32 * i + 16) // scale]
+            got = getattr(outs[0], plane)[16 // scale, (64 * i + 32) // scale]
+            assert abs(int(got) - int(want)) <= 1, (i, plane, got, want)
+
+
+def test_full_range_black_and_white_stay_at_the_ends(tmp_path):
+    space = ColourSpace("bt709", True, 8)
+    rgb = np.zeros((32, 64, 3), np.uint8)
+    rgb[:, 32:] = 255
+    src = write_planes(tmp_path / "in.mkv", [rgb_to_yuv(rgb, space)] * 2)
+    upscale_video(src, tmp_path / "out.mkv", bicubic, crf=0, progress=False)
+    _, outs, _ = decoded(tmp_path / "out.mkv")
+    assert outs[0].y[30, 20] == 0 and outs[0].y[30, 100] == 255  # not 16 / 235
+
+
+@needs_shared()
+def test_a_real_clip_keeps_its_mean_brightness(tmp_path):
+    """PyAV's default rgb24 decode made every frame ~1.1 code values darker."""
+    with av.open(str(VAL / "clips" / "retalking_4.mp4")) as c:
+        pictures = [from_av(f) for _, f in zip(range(12), c.decode(video=0))]
+    src = write_planes(tmp_path / "clip.mkv", pictures)
+    upscale_video(src, tmp_path / "out.mkv", bicubic, crf=0, progress=False)
+    _, ins, _ = decoded(src)
+    _, outs, _ = decoded(tmp_path / "out.mkv")
+    moved = np.mean([o.y.astype(float).mean() - i.y.astype(float).mean() for i, o in zip(ins, outs)])
+    assert abs(moved) < 0.1
+
+
+def test_hdr10_stays_10_bit_bt2020_pq(tmp_path):
+    space = ColourSpace("bt2020", False, 10)
+    tags = {"color_primaries": 9, "color_trc": 16}  # BT.2020, SMPTE 2084 (PQ)
+    src = write_planes(tmp_path / "hdr.mkv", [patch_picture(space)] * 2, codec="libx265",
+                       options={"x265-params": "lossless=1:log-level=error"}, tags=tags)
+    upscale_video(src, tmp_path / "out.mkv", bicubic, codec="hevc", progress=False)
+    stream, outs, frames = decoded(tmp_path / "out.mkv")
+    assert outs[0].space == space
+    ctx = stream.codec_context
+    assert (ctx.color_primaries, ctx.color_trc, ctx.colorspace) == (9, 16, 9)
+
+
+def test_anamorphic_aspect_and_stream_tags_are_kept(tmp_path):
+    space = ColourSpace("bt601", False, 8)
+    src = write_planes(tmp_path / "pal.mkv", [patch_picture(space, 96, 72)] * 2,
+                       sar=fractions.Fraction(64, 45), metadata={"language": "fra", "title": "entretien"})
+    upscale_video(src, tmp_path / "out.mkv", bicubic, progress=False)
+    stream, _, _ = decoded(tmp_path / "out.mkv")
+    assert stream.codec_context.sample_aspect_ratio == fractions.Fraction(64, 45)
+    assert stream.metadata.get("language") == "fra" and stream.metadata.get("title") == "entretien"
+
+
+def test_hevc_in_mp4_is_tagged_hvc1(tmp_path):
+    src = write_planes(tmp_path / "in.mp4", [patch_picture(ColourSpace())] * 2)
+    upscale_video(src, tmp_path / "out.mp4", bicubic, codec="hevc", progress=False)
+    stream, _, _ = decoded(tmp_path / "out.mp4")
+    assert stream.codec_tag == "hvc1"
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_variable_frame_rate_keeps_every_timestamp(tmp_path, suffix):
+    ms = np.cumsum([0] + [33 if i % 3 else 50 for i in range(29)]).tolist()
+    pictures = [patch_picture(ColourSpace(), 64, 32)] * 30
+    src = write_planes(tmp_path / "phone.mp4", pictures, time_base=fractions.Fraction(1, 1000), pts=ms)
+    upscale_video(src, tmp_path / f"out{suffix}", bicubic, progress=False)
+    with av.open(str(tmp_path / f"out{suffix}")) as c:
+        times = [round(float(f.time) * 1000) for f in c.decode(video=0)]
+    assert times == ms
+
+
+def test_a_stream_whose_timestamps_restart_keeps_going_forward(tmp_path):
+    parts = []
+    for name in ("a.ts", "b.ts"):
+        parts.append(write_planes(tmp_path / name, [patch_picture(ColourSpace(), 64, 32)] * 10, fmt="mpegts",
+                                  options={"qp": "0", "bf": "0"}).read_bytes())
+    src = tmp_path / "restart.ts"
+    src.write_bytes(b"".join(parts))
+    upscale_video(src, tmp_path / "out.mp4", bicubic, progress=False)
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        times = [float(f.time) for f in c.decode(video=0)]
+    assert len(times) == 20 and all(b > a for a, b in zip(times, times[1:]))
+
+
+def test_a_size_change_mid_stream_is_fitted_with_a_warning_naming_the_frame(tmp_path, caplog):
+    big = [patch_picture(ColourSpace(), 128, 64)] * 3
+    small = [patch_picture(ColourSpace(), 64, 48)] * 3
+    parts = [write_planes(tmp_path / n, p, fmt="mpegts").read_bytes() for n, p in (("a.ts", big), ("b.ts", small))]
+    src = tmp_path / "resized.ts"
+    src.write_bytes(b"".join(parts))
+    with caplog.at_level(logging.WARNING):
+        upscale_video(src, tmp_path / "out.mkv", bicubic, progress=False)
+    assert "changes size at frame 3" in caplog.text
+    _, outs, _ = decoded(tmp_path / "out.mkv")
+    assert len(outs) == 6 and {o.y.shape for o in outs} == {(128, 256)}
+    assert outs[-1].y[64, 4] == 16  # pillarboxed in black, not stretched
+
+
+def test_exact_conversion_is_unbiased_where_pyav_truncates():
+    rgb = real_frames(1, 96, 64)[0]
+    picture = rgb_to_yuv(rgb, ColourSpace())
+    frame = to_av(picture)
+    assert abs(luma(yuv_to_rgb(picture)).mean() - luma(rgb).mean()) * 255 < 0.1
+    assert (luma(rgb).mean() - luma(frame.to_ndarray(format="rgb24")).mean()) * 255 > 0.5  # swscale
+
+
+def test_sixteen_bit_grey_png_stays_sixteen_bit(tmp_path):
+    ramp = (np.linspace(0, 65535, 64 * 48).reshape(48, 64)).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "depth.png")
+    upscale_image(tmp_path / "depth.png", tmp_path / "depth_2x.png", BicubicUpscaler())
+    with Image.open(tmp_path / "depth_2x.png") as out:
+        arr = np.asarray(out)
+    assert out.mode.startswith("I") and arr.shape == (96, 128)
+    assert abs(arr.mean() - ramp.mean()) < 0.01 * 65535  # not 99% white
+
+
+def test_palette_png_keeps_its_transparency(tmp_path):
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    rgba[10:30, 10:30] = (200, 30, 30, 255)
+    Image.fromarray(rgba, "RGBA").quantize(colors=4, method=Image.Quantize.FASTOCTREE).save(
+        tmp_path / "icon.png", transparency=0)
+    upscale_image(tmp_path / "icon.png", tmp_path / "icon_2x.png", BicubicUpscaler())
+    with Image.open(tmp_path / "icon_2x.png") as out:
+        alpha = np.asarray(out.convert("RGBA"))[..., 3]
+    assert alpha[0, 0] == 0 and alpha[40, 40] == 255
+
+
+def test_jpeg_icc_profile_is_kept(tmp_path):
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(real_frames(1, 64, 48)[0]).save(tmp_path / "p.jpg", icc_profile=profile)
+    upscale_image(tmp_path / "p.jpg", tmp_path / "p_2x.jpg", BicubicUpscaler())
+    with Image.open(tmp_path / "p_2x.jpg") as out:
+        assert out.info.get("icc_profile") == profile
+
+
+def test_animated_images_and_bombs_are_refused_from_the_header(tmp_path):
+    frames = [Image.fromarray(f) for f in real_frames(3, 32, 32)]
+    frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:])
+    with pytest.raises(VcamError, match="animated"):
+        upscale_image(tmp_path / "anim.webp", tmp_path / "anim_2x.webp", BicubicUpscaler())
+    Image.new("L", (1, 1)).save(tmp_path / "bomb.png")
+    data = bytearray((tmp_path / "bomb.png").read_bytes())
+    data[16:24] = (30000).to_bytes(4, "big") * 2  # IHDR width and height: 30000 x 30000
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")  # and the chunk's checksum
+    (tmp_path / "bomb.png").write_bytes(bytes(data))
+    with pytest.raises(VcamError, match="pixels"):
+        upscale_image(tmp_path / "bomb.png", tmp_path / "bomb_2x.png", BicubicUpscaler())
+    assert not (tmp_path / "anim_2x.webp").exists() and not (tmp_path / "bomb_2x.png").exists()
+
+
+def test_same_named_inputs_are_named_apart_or_refused(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("clip.avi", "clip.mkv"):
+        (folder / name).write_bytes(b"x")
+    names = sorted(dst.name for _, dst in plan([folder], None, False))
+    assert names == ["clip-avi_2x.mkv", "clip-mkv_2x.mkv"]
+    for sub in ("x", "y"):
+        (tmp_path / sub).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / sub / "photo.png")
+    with pytest.raises(VcamError, match="would both be written"):
+        plan([tmp_path / "x" / "photo.png", tmp_path / "y" / "photo.png"], tmp_path / "out", False)
+
+
+def test_a_folder_upscaled_into_itself_skips_its_own_outputs(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    Image.new("RGB", (16, 16)).save(tmp_path / "a_2x.png")
+    assert plan([tmp_path], tmp_path, True) == [(tmp_path / "a.png", tmp_path / "a_2x.png")]
+
+
+def test_a_file_that_appears_during_the_run_is_never_replaced(tmp_path):
+    src = tmp_path / "p.png"
+    Image.fromarray(real_frames(1, 32, 24)[0]).save(src)
+
+    class Racer(BicubicUpscaler):  # another program writes the output while we upscale
+        def upscale(self, frame):
+            (tmp_path / "p_2x.png").write_bytes(b"theirs")
+            return super().upscale(frame)
+
+    done = upscale_image(src, tmp_path / "p_2x.png", Racer())
+    assert (tmp_path / "p_2x.png").read_bytes() == b"theirs" and done.path.name == "p_2x-2.png"
+
+
+def test_stale_partials_of_a_killed_writer_are_removed(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    stale = tmp_path / ".a_2x.4000000.k3y_x9ab.partial.png"  # no process has this id
+    stale.write_bytes(b"half")
+    mine = tmp_path / f".a_2x.{__import__('os').getpid()}.abcdefgh.partial.png"
+    mine.write_bytes(b"in progress")
+    plan([tmp_path / "a.png"], None, False)
+    assert not stale.exists() and mine.exists()
+
+
+def test_a_very_long_input_name_still_gets_a_temporary_file(tmp_path):
+    src = tmp_path / ("n" * 240 + ".png")
+    Image.fromarray(real_frames(1, 16, 16)[0]).save(src)
+    (dst,) = [d for _, d in plan([src], None, False)]
+    assert upscale_image(src, dst, BicubicUpscaler()).path == dst

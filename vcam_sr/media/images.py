@@ -1,0 +1,108 @@
+"""Still images in and out (Pillow), kept as they came: the same file type, upright (EXIF
+orientation applied), alpha upscaled beside the picture, the ICC profile carried over, and
+16-bit and greyscale pictures at their own depth. Animated images and decompression bombs are
+refused from the header, before anything is decoded."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from engine_build.errors import VcamError
+
+TYPES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+MAX_PIXELS = 50_000_000  # 50 megapixels in (200 out): past this an image is refused, not decoded
+
+
+@dataclass
+class Still:
+    """A decoded image: `rgb` (uint8) or `grey` (float32 in [0, 1]), alpha if any, and what
+    saving it again needs (ICC profile, bit depth)."""
+
+    rgb: np.ndarray | None
+    grey: np.ndarray | None
+    alpha: Image.Image | None
+    icc_profile: bytes | None
+    sixteen_bit: bool
+
+    @property
+    def size(self) -> tuple[int, int]:
+        h, w = (self.rgb if self.rgb is not None else self.grey).shape[:2]
+        return w, h
+
+
+def check_header(path: Path, max_pixels: int = MAX_PIXELS) -> tuple[str, int, int]:
+    """(format, width, height) read from the header alone; VcamError for a file that is not a
+    supported image, is animated, or is larger than `max_pixels`."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                fmt, (w, h), frames = im.format, im.size, getattr(im, "n_frames", 1)
+    except Image.DecompressionBombError:
+        raise VcamError(f"{path.name} declares more pixels than Pillow will open; it is not a "
+                        "photo vcam-sr can upscale") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise VcamError(f"{path.name} is not a readable image ({exc}); pass a PNG, JPEG or WebP "
+                        "file") from None
+    if fmt not in set(TYPES.values()):
+        raise VcamError(f"{path.name} is a {fmt} image; vcam-sr upscales PNG, JPEG and WebP images")
+    if w * h > max_pixels:
+        raise VcamError(f"{path.name} is {w}x{h} ({w * h / 1e6:.0f} megapixels), more than the "
+                        f"{max_pixels / 1e6:.0f} megapixels vcam-sr upscales; crop or shrink it first")
+    if frames > 1:
+        raise VcamError(f"{path.name} is animated ({frames} frames); vcam-sr upscales still images, "
+                        "so convert it to a video (MP4) and upscale that")
+    return fmt, w, h
+
+
+def read_still(path: Path, max_pixels: int = MAX_PIXELS) -> Still:
+    check_header(path, max_pixels)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            icc = im.info.get("icc_profile")
+            im = ImageOps.exif_transpose(im)
+            if im.mode == "P":  # a palette cannot hold the new in-between colours
+                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+            alpha = im.getchannel("A") if im.mode in ("RGBA", "LA", "PA") else None
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                grey = np.asarray(im, dtype=np.float32) / 65535.0
+                return Still(None, grey, alpha, icc, True)
+            if im.mode in ("L", "LA"):
+                grey = np.asarray(im.getchannel("L"), dtype=np.float32) / 255.0
+                return Still(None, grey, alpha, icc, False)
+            return Still(np.asarray(im.convert("RGB")), None, alpha, icc, False)
+    except (OSError, ValueError) as exc:
+        raise VcamError(f"{path.name} is not a readable image ({exc}); pass a PNG, JPEG or WebP file") from None
+
+
+def upscaled_image(still: Still, rgb: np.ndarray | None, grey: np.ndarray | None) -> Image.Image:
+    """The Pillow image of an upscaled still (`rgb` uint8, or `grey` float), alpha added back."""
+    if grey is not None:
+        peak = 65535 if still.sixteen_bit else 255
+        codes = np.rint(np.clip(grey, 0, 1) * peak)
+        out = Image.fromarray(codes.astype(np.uint16 if still.sixteen_bit else np.uint8))
+        if still.sixteen_bit:
+            out = out.convert("I;16") if out.mode != "I;16" else out
+    else:
+        out = Image.fromarray(rgb)
+    if still.alpha is not None:
+        if out.mode == "L":
+            out = out.convert("LA")
+        elif out.mode == "RGB":
+            out = out.convert("RGBA")
+        out.putalpha(still.alpha.resize(out.size, Image.BICUBIC))
+    return out
+
+
+def save_image(image: Image.Image, path: Path, fmt: str, still: Still) -> None:
+    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    if still.icc_profile:
+        options["icc_profile"] = still.icc_profile
+    if fmt == "JPEG" and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")  # JPEG has no alpha
+    image.save(path, fmt, **options)
