@@ -10,6 +10,7 @@ import numpy as np
 
 from vcam_sr import Pipeline, create_upscaler, open_source
 from vcam_sr.sinks.base import Sink
+from vcam_sr.media.colour import to_rgb
 
 SERVER = """
 import sys, time, av, numpy as np
@@ -44,7 +45,7 @@ class Recorder(Sink):
         pass
 
     def write(self, frame, source_frame):
-        self.frames.append((time.monotonic(), float(source_frame.std()) < 8))
+        self.frames.append((time.monotonic(), float(to_rgb(source_frame).std()) < 8))
 
 
 def serve(port: int) -> subprocess.Popen:

@@ -2,6 +2,7 @@
 import threading
 import time
 
+import cv2
 import pytest
 import pyvirtualcam
 
@@ -34,7 +35,7 @@ class CapturingBackend:
         return None
 
 
-def test_virtualcam_sink_with_stand_in_backend_receives_rgb_2x_frames():
+def test_virtualcam_sink_with_stand_in_backend_receives_i420_2x_frames():
     pyvirtualcam.register_backend("vcam-sr-capture", CapturingBackend)
     CapturingBackend.frames = []
     source = TestPatternSource(80, 46, fps=30, realtime=False)
@@ -43,7 +44,8 @@ def test_virtualcam_sink_with_stand_in_backend_receives_rgb_2x_frames():
         p.run()
     assert CapturingBackend.opened["width"] == 160 and CapturingBackend.opened["height"] == 92
     assert len(CapturingBackend.frames) == 4
-    frame = CapturingBackend.frames[0].reshape(92, 160, 3)  # pyvirtualcam passes RGB bytes
+    i420 = CapturingBackend.frames[0].reshape(92 * 3 // 2, 160)  # BT.601 limited I420, as sent
+    frame = cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)  # OpenCV's own BT.601 conversion
     # The test pattern's top-left colour bar is white, the next yellow (R, G high, B low): RGB order.
     bar = frame[10, 18]
     assert bar[0] > 200 and bar[1] > 200 and bar[2] < 60, bar

@@ -124,7 +124,7 @@ def run(argv: list[str], stopped_by: list[int]) -> int:
         raise StartupInterrupted
     log = logging.getLogger("vcam_sr")
     if not realtime and not pipeline.finished:
-        total = pipeline.max_frames or getattr(pipeline.source, "frame_count", None)
+        total = pipeline.max_frames or pipeline.source.frame_count
         print(f"vcam-sr: error: interrupted after {pipeline.stats.frames}"
               f"{f' of {total}' if total else ''} frames; the conversion did not finish",
               file=sys.stderr)

@@ -16,10 +16,10 @@ import time
 from collections import deque
 from typing import Sequence
 
-import cv2
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from vcam_sr.media.geometry import fit
 from vcam_sr.sinks.base import Sink
 from vcam_sr.sources.base import Pacer, Source
 from vcam_sr.stats import Stats
@@ -72,7 +72,7 @@ class Pipeline:
             self._capture_thread = threading.Thread(target=self._capture, name="capture", daemon=True)
             self._capture_thread.start()
         pacer = Pacer(self.fps) if self.realtime and self.fps < self.source.fps else None
-        total = self.max_frames or getattr(self.source, "frame_count", None)
+        total = self.max_frames or self.source.frame_count
         bar = tqdm(total=total, unit="frame", desc="upscaling", disable=not self.progress)
         next_report = time.monotonic() + (self.stats_every or 0)
         with logging_redirect_tqdm() if self.progress else contextlib.nullcontext():  # logs above the bar
@@ -215,7 +215,7 @@ class Pipeline:
             old.close()
             log.info("upscaler now: %s", new.describe())
         if (frame.shape[1], frame.shape[0]) != self.input_size:  # a switched source of another size
-            frame = cv2.resize(frame, self.input_size, interpolation=cv2.INTER_AREA)
+            frame = fit(frame, *self.input_size)
         t0 = time.monotonic()
         up = self.upscaler.upscale(frame)
         item = (up, frame, captured, time.monotonic() - t0)

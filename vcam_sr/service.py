@@ -114,7 +114,7 @@ class Controller:
             out.update(fps=round(pipeline.stats.recent_fps(), 1), frames=pipeline.stats.frames,
                        dropped=pipeline.stats.dropped, upscaler=upscaler.describe(),
                        model=getattr(getattr(upscaler, "current", None), "name", self.cfg.model),
-                       losses=getattr(pipeline.source, "losses", 0))
+                       losses=pipeline.source.losses)
         return out
 
     # -- the pipeline thread ----------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""H.264 video output through PyAV, written under a unique temporary name and renamed onto the
-final name only when the recording is complete, so an interrupted conversion never looks done."""
+"""H.264 video output through the one video I/O layer (vcam_sr/media/video.py), in the source's
+own colour space, written under a unique temporary name and given the final name only when the
+recording is complete, so an interrupted conversion never looks done."""
 from __future__ import annotations
 
 import fractions
@@ -8,15 +9,15 @@ import os
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 
 from engine_build.atomic import AtomicOutput, check_output, free_name
 from engine_build.errors import VcamError
+from vcam_sr.media.colour import YuvPicture
+from vcam_sr.media.video import CONTAINERS, VideoWriter
 from vcam_sr.sinks.base import Sink
 
 log = logging.getLogger("vcam_sr.file")
-CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
 
 def check_video_output(path: Path, overwrite: bool = False) -> None:
@@ -40,45 +41,51 @@ class FileSink(Sink):
         `keep_partial`: an unfinished recording is kept as NAME.partial.EXT instead of removed."""
         self.path = Path(path).expanduser()
         check_video_output(self.path, overwrite)
-        self.crf, self.wall_clock, self.keep_partial = crf, wall_clock, keep_partial
-        self.container, self.frames, self.start, self.last_pts = None, 0, None, -1
+        self.crf, self.wall_clock, self.keep_partial, self.overwrite = crf, wall_clock, keep_partial, overwrite
+        self.container, self.output, self.frames, self.start = None, None, 0, None
 
     def open(self, width: int, height: int, fps: float) -> None:
         self.output = AtomicOutput(self.path)
-        try:
-            self.container = av.open(str(self.output.tmp), mode="w",
-                                     format=CONTAINERS[self.path.suffix.lower()])
-        except (av.FFmpegError, OSError) as exc:
-            self.output.discard()
-            raise VcamError(f"cannot write {self.path} ({exc}); choose a writable location") from None
-        rate = fractions.Fraction(fps).limit_denominator(1001)
-        self.stream = self.container.add_stream("libx264", rate=rate)
-        self.stream.width, self.stream.height = width, height
-        self.stream.pix_fmt = "yuv420p"
-        self.stream.options = {"crf": str(self.crf), "preset": "veryfast"}
-        self.fps = fps
+        self.size, self.fps = (width, height), fps
 
-    def write(self, frame: np.ndarray, source_frame: np.ndarray) -> None:
-        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        if self.wall_clock:
+    def _writer(self, first: YuvPicture | np.ndarray) -> VideoWriter:
+        """Opened on the first frame: a YUV source's colour space and chroma layout are kept."""
+        yuv = isinstance(first, YuvPicture)
+        time_base = fractions.Fraction(1, 1000) if self.wall_clock else None
+        try:
+            return VideoWriter(self.output.tmp, CONTAINERS[self.path.suffix.lower()], *self.size, self.fps,
+                               crf=self.crf, preset="veryfast" if self.wall_clock else "medium",
+                               space=first.space if yuv else None,
+                               subsampling=first.subsampling if yuv and first.u is not None else (2, 2),
+                               time_base=time_base)
+        except VcamError:
+            self.output.discard()
+            raise
+
+    def write(self, frame: YuvPicture | np.ndarray, source_frame) -> None:
+        if self.container is None:
+            self.container = self._writer(frame)
+        if self.wall_clock:  # milliseconds since the first frame: dropped frames keep true speed
             now = time.monotonic()
             self.start = self.start if self.start is not None else now
-            pts = max(self.last_pts + 1, round((now - self.start) * self.fps))
+            self.container.write(frame, round((now - self.start) * 1000))
         else:
-            pts = self.frames
-        video_frame.pts = self.last_pts = pts
-        self.container.mux(self.stream.encode(video_frame))
+            self.container.write(frame)
         self.frames += 1
 
     def close(self, complete: bool = True) -> None:
         if self.container is None:
+            if getattr(self, "output", None) is not None:
+                self.output.discard()
             return
-        self.container.mux(self.stream.encode(None))
         self.container.close()
         self.container = None
         if complete and self.frames:
-            self.output.commit()
-            log.info("wrote %s (%d frames)", self.path, self.frames)
+            final = self.output.commit(self.overwrite)
+            if final != self.path:
+                log.warning("%s appeared while this ran; it was left alone and this recording is %s",
+                            self.path, final.name)
+            log.info("wrote %s (%d frames)", final, self.frames)
             return
         if self.frames and self.keep_partial:  # never over an existing file, the input included
             kept = free_name(self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}"))

@@ -6,6 +6,7 @@ import threading
 import cv2
 import numpy as np
 
+from vcam_sr.media.colour import to_rgb
 from vcam_sr.sinks.base import Sink
 
 
@@ -32,6 +33,7 @@ class PreviewSink(Sink):
             if not self._cond.wait_for(lambda: self.count > after_count, timeout=timeout):
                 return None, after_count
             (before, after), count = self._pair, self.count
+        before, after = to_rgb(before), to_rgb(after)
         h, w = after.shape[:2]
         side = np.concatenate([cv2.resize(before, (w, h), interpolation=cv2.INTER_CUBIC), after], axis=1)
         ok, buf = cv2.imencode(".jpg", cv2.cvtColor(side, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])

@@ -9,6 +9,7 @@ import numpy as np
 
 from engine_build.errors import VcamError
 from vcam_sr.instance import InstanceLock
+from vcam_sr.media.colour import ColourSpace, YuvPicture, rgb_to_yuv, yuv_to_rgb_float
 from vcam_sr.sinks.base import Sink
 from vcam_sr.sinks.readers import watch_readers
 
@@ -37,6 +38,20 @@ def setup_help() -> str:
                           "install a virtual-camera driver supported by pyvirtualcam")
 
 
+# What a virtual camera's readers (browsers, call apps) assume of 8-bit I420 planes.
+CAMERA_SPACE = ColourSpace("bt601", full_range=False, depth=8)
+
+
+def i420(frame: YuvPicture | np.ndarray) -> np.ndarray:
+    """The frame as one I420 buffer (Y, then U, then V) in BT.601 limited range: a YUV frame
+    already in that form passes as it is, anything else is converted exactly (one conversion,
+    where sending RGB made pyvirtualcam convert every frame)."""
+    if not (isinstance(frame, YuvPicture) and frame.space == CAMERA_SPACE and frame.subsampling == (2, 2)
+            and frame.u is not None):
+        frame = rgb_to_yuv(yuv_to_rgb_float(frame) if isinstance(frame, YuvPicture) else frame, CAMERA_SPACE)
+    return np.concatenate([frame.y.ravel(), frame.u.ravel(), frame.v.ravel()])
+
+
 class VirtualCamSink(Sink):
     name = "virtualcam"
 
@@ -55,7 +70,7 @@ class VirtualCamSink(Sink):
         if width % 2 or height % 2:
             raise VcamError(f"virtual cameras need even frame sizes, got {width}x{height}")
         try:
-            self.camera = pyvirtualcam.Camera(width, height, fps, fmt=pyvirtualcam.PixelFormat.RGB,
+            self.camera = pyvirtualcam.Camera(width, height, fps, fmt=pyvirtualcam.PixelFormat.I420,
                                               backend=self.backend, device=self.device)
         except RuntimeError as exc:
             reason = str(exc).splitlines()[0].split("?")[0].split(". ")[0]
@@ -75,8 +90,8 @@ class VirtualCamSink(Sink):
     def watched(self) -> bool:
         return self.readers is None or self.readers.watched
 
-    def write(self, frame: np.ndarray, source_frame: np.ndarray) -> None:
-        self.camera.send(np.ascontiguousarray(frame))
+    def write(self, frame: YuvPicture | np.ndarray, source_frame) -> None:
+        self.camera.send(i420(frame))
 
     def close(self, complete: bool = True) -> None:
         if self.readers is not None:

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from engine_build.errors import VcamError
+from vcam_sr.media.colour import to_rgb
 from vcam_sr.sinks.base import Sink
 
 
@@ -26,7 +27,8 @@ class WindowSink(Sink):
                             "run it on a desktop or use --sink virtualcam/file:PATH/null")
         cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
 
-    def write(self, frame: np.ndarray, source_frame: np.ndarray) -> None:
+    def write(self, frame, source_frame) -> None:
+        frame, source_frame = to_rgb(frame), to_rgb(source_frame)
         view = frame
         if self.side_by_side:
             h, w = frame.shape[:2]

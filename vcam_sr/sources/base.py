@@ -6,17 +6,23 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from vcam_sr.media.colour import YuvPicture
+
 
 class Source(ABC):
-    """`read()` returns the next RGB uint8 HxWx3 frame, or None when the source has ended.
-    Live sources (camera, test pattern, paced files) block until their next frame is due."""
+    """`read()` returns the next frame, or None when the source has ended: uint8 RGB HxWx3
+    (cameras, the screen, the test pattern) or a YuvPicture in its own colour space (videos and
+    streams). Frames are never changed after they are returned. Live sources (camera, test
+    pattern, paced files) block until their next frame is due."""
 
     fps: float
     width: int
     height: int
+    frame_count: int | None = None  # frames a file declares; None for live sources
+    losses: int = 0                 # times a live source dropped and was reconnected
 
     @abstractmethod
-    def read(self) -> np.ndarray | None: ...
+    def read(self) -> np.ndarray | YuvPicture | None: ...
 
     def describe(self) -> str:
         return f"{type(self).__name__} {self.width}x{self.height} @ {self.fps:g} fps"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vcam_sr.media.colour import to_rgb
 from vcam_sr.sources.base import Source
 
 
@@ -13,12 +14,20 @@ class DegradedSource(Source):
         self.width = max(1, round(inner.width * factor))
         self.height = max(1, round(inner.height * factor))
         self.fps = inner.fps
-        self.frame_count = getattr(inner, "frame_count", None)
+
+    @property
+    def frame_count(self) -> int | None:
+        return self.inner.frame_count
+
+    @property
+    def losses(self) -> int:
+        return self.inner.losses
 
     def read(self) -> np.ndarray | None:
         frame = self.inner.read()
         if frame is None:
             return None
+        frame = to_rgb(frame)
         if self.factor != 1.0:
             frame = cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_AREA)
         if self.jpeg_quality:  # OpenCV's JPEG codec takes and returns BGR

@@ -13,6 +13,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from vcam_sr.media.colour import to_rgb
+from vcam_sr.media.geometry import fit
 from vcam_sr.sources.base import Pacer, Source
 
 log = logging.getLogger("vcam_sr.reconnect")
@@ -21,7 +23,7 @@ SLATE_TEXT = "camera unavailable, reconnecting"
 
 def slate(last: np.ndarray | None, width: int, height: int) -> np.ndarray:
     """The frame shown while the source is away: the last good frame dimmed, or dark grey."""
-    frame = (last // 3) if last is not None else np.full((height, width, 3), 24, np.uint8)
+    frame = (to_rgb(last) // 3) if last is not None else np.full((height, width, 3), 24, np.uint8)
     scale = max(0.3, width / 900)
     (tw, th), _ = cv2.getTextSize(SLATE_TEXT, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     org = (max(0, (width - tw) // 2), (height + th) // 2)
@@ -66,7 +68,7 @@ class ResilientSource(Source):
         self.pacer.wait()  # stand-in frames at the source's rate, not as fast as possible
         if self._lost or not self.connected or self._last_good is None:
             return slate(self._last_good, self.width, self.height)
-        return self._last_good.copy()
+        return self._last_good
 
     def _read_forever(self) -> None:
         while not self._closed:
@@ -82,7 +84,7 @@ class ResilientSource(Source):
 
     def _deliver(self, frame: np.ndarray) -> None:
         if frame.shape[:2] != (self.height, self.width):  # reopened in another mode
-            frame = cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_AREA)
+            frame = fit(frame, self.width, self.height)
         with self._cond:
             self._latest = self._last_good = frame
             self._last_time = time.monotonic()

@@ -1,12 +1,13 @@
-"""Video files and stream URLs, decoded with PyAV (FFmpeg)."""
+"""Video files and stream URLs, through the one video I/O layer (vcam_sr/media/video.py): frames
+come as YUV planes in their own colour space, as decoded."""
 from __future__ import annotations
 
 import logging
 
-import av
 import numpy as np
 
-from engine_build.errors import VcamError
+from vcam_sr.media.colour import YuvPicture
+from vcam_sr.media.video import VideoReader
 from vcam_sr.sources.base import Pacer, Source
 
 log = logging.getLogger("vcam_sr.video")
@@ -17,61 +18,34 @@ class VideoSource(Source):
 
     def __init__(self, location: str, loop: bool = False, realtime: bool = True):
         self.location, self.loop = location, loop
-        self.is_stream = "://" in location
         self._open()
-        stream = self.container.streams.video[0]
-        self.width, self.height = stream.codec_context.width, stream.codec_context.height
-        self.fps = float(stream.average_rate or stream.guessed_rate or 30)
-        self.frame_count = stream.frames or None
-        self.decoded = 0
+        info = self.reader.info
+        self.is_stream = self.reader.is_stream
+        self.width, self.height, self.fps = info.width, info.height, info.fps
+        self.frame_count = info.frames
         # Files are paced to their fps in real-time mode; streams arrive at their own pace.
         self.pacer = Pacer(self.fps) if realtime and not self.is_stream else None
-        log.info("%s %s: %dx%d @ %g fps%s", "stream" if self.is_stream else "video file",
-                 location, self.width, self.height, self.fps, ", looping" if loop else "")
+        log.info("%s %s: %dx%d @ %g fps, %s%s", "stream" if self.is_stream else "video file",
+                 location, self.width, self.height, self.fps, info.pix_fmt, ", looping" if loop else "")
 
     def _open(self) -> None:
-        what = "stream" if self.is_stream else "video file"
-        try:
-            options = {"timeout": "5000000"} if self.is_stream else {}
-            self.container = av.open(self.location, options=options)
-            if not self.container.streams.video:
-                raise VcamError(f"{self.location} has no video stream; pass a video file, "
-                                "a stream URL, a camera index or 'test'")
-            self.container.streams.video[0].thread_type = "AUTO"
-            self._frames = self.container.decode(video=0)
-        except FileNotFoundError:
-            raise VcamError(f"video file {self.location} does not exist; check the path") from None
-        except av.FFmpegError as exc:
-            raise VcamError(f"cannot read {what} {self.location} ({exc.strerror or exc}); "
-                            "check that it is a complete, playable video") from None
+        self.reader = VideoReader(self.location, timeout_s=5)
+        self._frames = self.reader.frames()
 
-    def read(self) -> np.ndarray | None:
-        try:
-            frame = next(self._frames, None)
-            if frame is None and self.loop and not self.is_stream:
-                self.container.close()
-                self._open()
-                frame = next(self._frames, None)
-        except av.FFmpegError as exc:
-            if self.is_stream:
-                raise VcamError(f"stream {self.location} stopped delivering frames ({exc}); check "
-                                "the sender and the network") from None
-            log.warning("video %s cannot be decoded past frame %d (%s): it is damaged or "
-                        "truncated", self.location, self.decoded, exc)
-            frame = None
-        if frame is None:
-            if self.frame_count and self.decoded < self.frame_count and not self.is_stream:
-                log.warning("video %s ended after %d of the %d frames it declares: it looks "
-                            "truncated; only those frames are in the output", self.location,
-                            self.decoded, self.frame_count)
+    def read(self) -> YuvPicture | np.ndarray | None:
+        item = next(self._frames, None)
+        if item is None and self.loop and not self.is_stream:
+            self.reader.close()
+            self._open()
+            item = next(self._frames, None)
+        if item is None:
             return None
-        self.decoded += 1
         if self.pacer:
             self.pacer.wait()
-        return frame.to_ndarray(format="rgb24")
+        return item.picture
 
     def describe(self) -> str:
         return f"{'stream' if self.is_stream else 'video'} {self.location} {self.width}x{self.height} @ {self.fps:g} fps"
 
     def close(self) -> None:
-        self.container.close()
+        self.reader.close()
