@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from vcam_sr.config import load_config, thread_count
+from vcam_sr.media.colour import luma
 from vcam_sr.models import shipped
 from vcam_sr.sources.test_pattern import TestPatternSource
 from vcam_sr.upscalers import build_backend, pick_backend
@@ -28,13 +29,13 @@ def model_table(models) -> list[str]:
 def auto_choice(width: int, height: int, fps: float, backend: str = "auto", threads: int = 0) -> list[str]:
     """What --model auto picks here for clean and for degraded input, with the times it saw."""
     backend, reason = pick_backend(backend)
-    frame = TestPatternSource(width, height, realtime=False).read()
+    y = luma(TestPatternSource(width, height, realtime=False).read())  # what auto times models on
     with AutoUpscaler(shipped(), lambda m: build_backend(backend, m.name, threads), fps) as auto:
         lines = [f"auto here ({backend}, {reason}), {width}x{height} at {fps:g} fps, "
                  f"{auto.budget_ms:.0f} ms per frame, picks a model that takes at most "
                  f"{auto.HEADROOM:.0%} of it:"]
         for variant in sorted(auto.ladders):
-            chosen, times = auto.pick(frame, variant)
+            chosen, times = auto.pick(y, variant)
             timed = ", ".join(f"{n} {ms:.1f} ms" for n, ms in times.items())
             kind = "clean input" if variant == "clean" else "noisy or compressed input"
             lines.append(f"  {kind}: {chosen.name} ({timed})")
