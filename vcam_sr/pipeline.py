@@ -214,10 +214,13 @@ class Pipeline:
             old, self.upscaler = self.upscaler, new
             old.close()
             log.info("upscaler now: %s", new.describe())
-        if (frame.shape[1], frame.shape[0]) != self.input_size:  # a switched source of another size
-            frame = fit(frame, *self.input_size)
+        w, h = self.input_size
+        if frame.shape[1] > w or frame.shape[0] > h:  # a switched source of a larger size
+            frame = fit(frame, w, h)
         t0 = time.monotonic()
         up = self.upscaler.upscale(frame)
+        if (frame.shape[1], frame.shape[0]) != (w, h):  # a smaller one (a simulated poor link):
+            up = fit(up, SCALE * w, SCALE * h)          # upscaled, then shown at the sinks' size
         item = (up, frame, captured, time.monotonic() - t0)
         with self._out_cond:
             while not self.realtime and len(self._outbox) >= OUTBOX and self._error is None:

@@ -13,10 +13,12 @@ from vcam_sr.config import Config
 from vcam_sr.pipeline import Pipeline
 from vcam_sr.sinks import Sink
 from vcam_sr.sources import open_source
+from vcam_sr.sources.degrade import SimulatedLink
 from vcam_sr.upscalers import create_upscaler
 
 log = logging.getLogger("vcam_sr.service")
 STOPPED, STARTING, RUNNING, ERROR = "stopped", "starting", "running", "error"
+LINK_OPTIONS = {"degrade", "degrade_jpeg"}  # a live run applies these to its source as it runs
 
 
 class Controller:
@@ -83,8 +85,9 @@ class Controller:
         pipeline = self._running()
         if pipeline is not None:
             cam = self.cfg.camera
-            pipeline.swap_source(open_source(spec, cam.width, cam.height, cam.fps, cam.mjpg, self.cfg.loop,
-                                             self.cfg.degrade, self.cfg.degrade_jpeg, True, self.cfg.reconnect))
+            pipeline.swap_source(SimulatedLink(open_source(spec, cam.width, cam.height, cam.fps, cam.mjpg,
+                                                           self.cfg.loop, reconnect=self.cfg.reconnect),
+                                               self._link_quality))
 
     def switch_model(self, model: str) -> None:
         """Upscale with another model ('auto' or a shipped name) from the next frame on."""
@@ -96,11 +99,12 @@ class Controller:
                                                    pipeline.fps, size))
 
     def reconfigure(self, **changes) -> None:
-        """Options that need a fresh pipeline (sinks, degrade, camera mode): stop, then start
-        again if it was running."""
+        """Options that need a fresh pipeline (sinks, camera mode): stop, then start again if it
+        was running. A live run takes the simulated link (degrade, degrade_jpeg) as it runs, at
+        the same frame size, so a virtual camera in a call neither closes nor changes size."""
         was_running = self._running() is not None
         self.cfg = Config.model_validate({**self.cfg.model_dump(), **changes})
-        if was_running:
+        if was_running and not (self.realtime and changes.keys() <= LINK_OPTIONS):
             self.stop()
             self.start()
 
@@ -122,9 +126,18 @@ class Controller:
         with self._lock:
             return self._pipeline if self.state == RUNNING else None
 
+    def _link_quality(self) -> tuple[float, int | None]:
+        cfg = self.cfg  # one read: reconfigure() replaces the whole Config
+        return cfg.degrade, cfg.degrade_jpeg
+
     def _run(self) -> None:
         try:
-            pipeline = build_pipeline(self.cfg, realtime=self.realtime, extra_sinks=self.extra_sinks)
+            cfg = self.cfg
+            if self.realtime:  # the link is simulated on the opened source (SimulatedLink)
+                cfg = Config.model_validate({**cfg.model_dump(), "degrade": 1.0, "degrade_jpeg": None})
+            pipeline = build_pipeline(cfg, realtime=self.realtime, extra_sinks=self.extra_sinks)
+            if self.realtime:
+                pipeline.source = SimulatedLink(pipeline.source, self._link_quality)
         except VcamError as exc:
             self.report_error(str(exc))
             return

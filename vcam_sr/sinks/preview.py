@@ -26,6 +26,12 @@ class PreviewSink(Sink):
             self._pair, self.count = (source_frame, frame), self.count + 1
             self._cond.notify_all()
 
+    def newest(self) -> tuple[tuple[np.ndarray, np.ndarray] | None, int]:
+        """The newest (source, upscaled) pair, or None before the first, and its count, without
+        waiting (for a window's timer)."""
+        with self._cond:
+            return self._pair, self.count
+
     def jpeg(self, after_count: int, timeout: float = 1.0) -> tuple[bytes | None, int]:
         """(JPEG of the source, bicubic-sized, beside the upscaled frame; its count), once a frame
         newer than `after_count` has come, or (None, after_count) after `timeout`."""

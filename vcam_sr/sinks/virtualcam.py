@@ -23,11 +23,11 @@ SETUP_HELP = {
 }
 
 
-def video_devices(loopback: bool) -> list[str]:
+def video_devices(loopback: bool, sysfs: Path = Path("/sys/class/video4linux")) -> list[str]:
     """Linux /dev/videoN nodes that are (or, with loopback=False, are not) v4l2loopback devices:
     loopback devices are virtual, so their sysfs entry lies under /sys/devices/virtual."""
     found = []
-    for entry in sorted(Path("/sys/class/video4linux").glob("video*")):
+    for entry in sorted(sysfs.glob("video*")):
         if ("/virtual/" in str(entry.resolve())) == loopback:
             found.append(f"/dev/{entry.name}")
     return found
