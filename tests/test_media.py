@@ -276,3 +276,64 @@ def test_a_very_long_input_name_still_gets_a_temporary_file(tmp_path):
     Image.fromarray(real_frames(1, 16, 16)[0]).save(src)
     (dst,) = [d for _, d in plan([src], None, False)]
     assert upscale_image(src, dst, BicubicUpscaler()).path == dst
+
+
+def test_an_output_folder_removed_during_the_run_is_a_sentence(tmp_path):
+    import shutil
+
+    src = write_planes(tmp_path / "in.mkv", [patch_picture(ColourSpace(), 64, 32)] * 5)
+    out = tmp_path / "out"
+    out.mkdir()
+
+    class Remover(BicubicUpscaler):  # the user deletes the output folder while it works
+        def upscale(self, frame):
+            shutil.rmtree(out, ignore_errors=True)
+            return super().upscale(frame)
+
+    with pytest.raises(VcamError, match="disappeared"):
+        upscale_video(src, out / "in_2x.mkv", lambda size, fps: Remover(), progress=False)
+
+
+def test_a_full_disk_while_writing_an_image_is_a_sentence_and_leaves_nothing(tmp_path):
+    """A file-size limit (RLIMIT_FSIZE) stands in for a full disk: the write fails the same way."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 300, 3)).astype(np.uint8)).save(src)
+    script = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000)); "
+              "from vcam_sr.cli import main; sys.exit(main(['upscale', sys.argv[1], '--backend', 'bicubic']))")
+    proc = subprocess.run([sys.executable, "-c", script, str(src)], capture_output=True, text=True, timeout=120,
+                          cwd=str(__import__("conftest").REPO))
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "could not be written" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
+
+
+def test_a_bomb_in_a_folder_is_skipped_with_its_reason_and_the_rest_done(tmp_path, capsys):
+    from vcam_sr.upscale_command import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(real_frames(1, 32, 24)[0]).save(folder / "a.png")
+    Image.new("L", (1, 1)).save(folder / "b.png")
+    data = bytearray((folder / "b.png").read_bytes())
+    data[16:24] = (30000).to_bytes(4, "big") * 2
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    (folder / "b.png").write_bytes(bytes(data))
+    assert main([str(folder), "--backend", "bicubic"]) == 1
+    err = capsys.readouterr().err
+    assert "b.png" in err and "pixels" in err and "Traceback" not in err
+    assert (tmp_path / "in_2x" / "a_2x.png").exists() and not (tmp_path / "in_2x" / "b_2x.png").exists()
+
+
+def test_a_truncated_mkv_warns_like_a_truncated_mp4(tmp_path, caplog):
+    pictures = [rgb_to_yuv(f, ColourSpace()) for f in real_frames(40, 64, 48)]
+    src = write_planes(tmp_path / "whole.mkv", pictures, options={"crf": "20"})
+    data = src.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: int(len(data) * 0.4)])
+    with caplog.at_level(logging.WARNING):
+        done = upscale_video(cut, tmp_path / "out.mkv", bicubic, progress=False)
+    assert done.frames < 40 and "looks truncated" in caplog.text

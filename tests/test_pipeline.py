@@ -255,3 +255,44 @@ def test_ctrl_c_during_start_up_never_ends_in_a_traceback(delay):
         assert "stopped during start-up; nothing was run" in err
     else:
         assert proc.returncode == 0 and "stopped by the user" in err, err
+
+
+def test_stats_can_be_read_while_the_pipeline_records():
+    """The tray and the web page call recent_fps() and summary() from their own threads while
+    the writer thread records: iterating the deque unlocked raised 'deque mutated during
+    iteration'."""
+    import threading
+
+    from vcam_sr.stats import Stats
+
+    stats, done, errors = Stats(), threading.Event(), []
+
+    def record():
+        while not done.is_set():
+            stats.record(0.01, 0.001, 0.02)
+            stats.drop()
+
+    writer = threading.Thread(target=record)
+    writer.start()
+    try:
+        for _ in range(3000):
+            stats.recent_fps()
+            stats.summary()
+    except RuntimeError as exc:
+        errors.append(exc)
+    finally:
+        done.set()
+        writer.join(timeout=10)
+    assert not errors
+    assert abs(stats.dropped - stats.frames) <= 1  # every drop counted, under the one lock
+
+
+def test_the_summary_line_reads_median_and_p95_of_the_recent_frames():
+    from vcam_sr.stats import Stats
+
+    stats = Stats()
+    stats.record(5.0, 0.001, 5.0)  # a slow first frame (model load, warm-up)
+    for _ in range(99):
+        stats.record(0.020, 0.001, 0.025)
+    line = stats.summary_line()
+    assert "model 20.0 ms median (p95 20.0)" in line and "100 frames" in line

@@ -89,6 +89,23 @@ def test_autostart_writes_and_removes_the_login_entry(tmp_path):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the XDG entry is Linux's")
+def test_autostart_status_reads_a_hidden_entry_as_off_and_a_bad_config_home_is_a_sentence(tmp_path, monkeypatch):
+    from engine_build.errors import VcamError
+    from vcam_sr import autostart
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    autostart.set_enabled(True)
+    assert autostart.enabled()
+    entry = autostart.entry_path()
+    entry.write_text(entry.read_text() + "Hidden=true\n")  # what a desktop's settings app writes
+    assert not autostart.enabled()
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "afile"))
+    with pytest.raises(VcamError, match="writable folder"):
+        autostart.set_enabled(True)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the XDG entry is Linux's")
 def test_the_login_entry_quotes_a_python_path_with_a_space():
     from vcam_sr.autostart import entry_text
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from engine_build.atomic import atomic_path
+from engine_build.errors import VcamError
 
 COMMAND = [sys.executable, "-m", "vcam_sr.cli", "tray"]
 
@@ -50,16 +51,33 @@ def entry_text(command: list[str] = COMMAND) -> str:
 
 def set_enabled(on: bool) -> Path:
     path = entry_path()
-    if on:
-        with atomic_path(path) as tmp:
-            tmp.write_text(entry_text())
-    else:
-        path.unlink(missing_ok=True)
+    try:
+        if on:
+            with atomic_path(path) as tmp:
+                tmp.write_text(entry_text())
+        else:
+            path.unlink(missing_ok=True)
+    except OSError as exc:  # XDG_CONFIG_HOME naming a file, a read-only home, ...
+        raise VcamError(f"cannot {'write' if on else 'remove'} the login entry {path} "
+                        f"({exc.strerror or exc}); check that {path.parent.parent} is a writable "
+                        "folder (XDG_CONFIG_HOME)") from None
     return path
 
 
 def enabled() -> bool:
-    return entry_path().is_file()
+    """An entry exists and the desktop will run it: an XDG entry with Hidden=true, or with
+    X-GNOME-Autostart-enabled=false, is one the user switched off in their settings."""
+    path = entry_path()
+    if not path.is_file():
+        return False
+    if sys.platform in ("win32", "darwin"):
+        return True
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return False
+    values = {k.strip(): v.strip().lower() for k, _, v in (line.partition("=") for line in lines)}
+    return values.get("Hidden") != "true" and values.get("X-GNOME-Autostart-enabled") != "false"
 
 
 def main(argv=None) -> int:
@@ -69,6 +87,8 @@ def main(argv=None) -> int:
     if args.action != "status":
         set_enabled(args.action == "on")
     path = entry_path()
-    print(f"autostart is {'on' if enabled() else 'off'}: {path}"
-          + (f" starts `{' '.join(COMMAND)}` at login" if enabled() else " (no entry)"))
+    state = "on" if enabled() else "off"
+    why = (f" starts `{' '.join(COMMAND)}` at login" if state == "on" else
+           " (switched off in the desktop's settings: Hidden=true)" if path.is_file() else " (no entry)")
+    print(f"autostart is {state}: {path}{why}")
     return 0

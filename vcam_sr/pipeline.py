@@ -179,7 +179,7 @@ class Pipeline:
                         self._ended = True
                     else:
                         if self._latest is not None:
-                            self.stats.dropped += 1
+                            self.stats.drop()
                         self._latest = (frame, time.monotonic())
                     self._cond.notify()
                 if frame is None:
@@ -227,7 +227,7 @@ class Pipeline:
                 self._out_cond.wait(timeout=0.5)  # offline: wait for the writer, drop nothing
             if len(self._outbox) >= OUTBOX:  # real time: the sinks are behind, drop the oldest
                 self._outbox.popleft()
-                self.stats.dropped += 1
+                self.stats.drop()
                 self._handed -= 1
             self._outbox.append(item)
             self._handed += 1

@@ -5,6 +5,7 @@ images in their own type, depth and colour profile. Every output is written unde
 name and appears only when complete; an existing file is never replaced unless asked."""
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from dataclasses import dataclass
@@ -49,12 +50,16 @@ def _commit(output: AtomicOutput, dst: Path, overwrite: bool) -> Path:
     try:
         final = output.commit(overwrite)
     except FileNotFoundError:
-        raise VcamError(f"the output folder {dst.parent} disappeared while {dst.name} was being "
-                        "written; nothing was saved, so create the folder and run again") from None
+        raise _gone(dst) from None
     if final != dst:
         log.warning("%s appeared while this ran (another program?); it was left alone and this "
                     "result is %s", dst, final.name)
     return final
+
+
+def _gone(dst: Path) -> VcamError:
+    return VcamError(f"the output folder {dst.parent} disappeared while {dst.name} was being "
+                     "written; nothing was saved, so create the folder and run again")
 
 
 def _disk_error(exc: OSError, dst: Path) -> VcamError:
@@ -140,6 +145,10 @@ def upscale_video(src: Path, dst: Path, make_upscaler: Callable[[tuple[int, int]
             media = float(shown) + 1 / info.fps if shown else frames / info.fps
         final = _commit(output, dst, overwrite)
     except av.FFmpegError as exc:
+        if not dst.parent.is_dir():
+            raise _gone(dst) from None
+        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EIO):
+            raise _disk_error(exc, dst) from None
         raise VcamError(f"{src} could not be upscaled into {dst.name} ({exc}); if a stream cannot "
                         f"be copied into {dst.suffix}, try -o with an .mkv name") from None
     except OSError as exc:
