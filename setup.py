@@ -32,6 +32,8 @@ setup(
                   "scikit-image>=0.22", "pillow>=10", "tensorboard>=2.14"],
         # Qt's tray icon: a real menu on Linux, Windows and macOS from pip alone (see README).
         "tray": ["PySide6-Essentials>=6.5"],
+        # OpenVINO: bf16 on CPUs with AMX / AVX512-BF16, Intel integrated GPUs and NPUs.
+        "openvino": ["openvino>=2024.0"],
         # The local web page: Flask for the app, waitress to serve it.
         "web": ["flask>=3", "waitress>=3"],
         # TensorRT-RTX from PyPI; standard TensorRT comes from NVIDIA's index (see README).
@@ -39,7 +41,7 @@ setup(
         "dev": ["pytest>=8", "torch==2.13.0", "onnx>=1.15", "onnxscript>=0.1",
                 "onnxconverter-common>=1.14", "scikit-image>=0.22", "pillow>=10", "tensorboard>=2.14",
                 "tensorrt-rtx-cu12", "PySide6-Essentials>=6.5", "flask>=3", "waitress>=3",
-                "playwright>=1.40", "requests>=2.28"],
+                "playwright>=1.40", "requests>=2.28", "openvino>=2024.0"],
     },
     entry_points={"console_scripts": ["vcam-sr=vcam_sr.cli:main"]},
 )

@@ -9,7 +9,7 @@ from vcam_sr.config import load_config, thread_count
 from vcam_sr.models import shipped
 from vcam_sr.sources.test_pattern import TestPatternSource
 from vcam_sr.media.colour import luma
-from vcam_sr.upscalers import build_backend, pick_backend
+from vcam_sr.upscalers import builder, pick_backend
 from vcam_sr.upscalers.auto import AutoUpscaler
 
 USE = {"clean": "clean input only (sharpens noise and blocks)",
@@ -30,7 +30,8 @@ def auto_choice(width: int, height: int, fps: float, backend: str = "auto", thre
     """What --model auto picks here for clean and for degraded input, with the times it saw."""
     backend, reason = pick_backend(backend)
     frame = luma(TestPatternSource(width, height, realtime=False).read())
-    with AutoUpscaler(shipped(), lambda m: build_backend(backend, m.name, threads), fps) as auto:
+    build = builder(backend, threads, (width, height))
+    with AutoUpscaler(shipped(), lambda m: build(m.name), fps) as auto:
         lines = [f"auto here ({backend}, {reason}), {width}x{height} at {fps:g} fps, "
                  f"{auto.budget_ms:.0f} ms per frame, picks a model that takes at most "
                  f"{auto.HEADROOM:.0%} of it:"]

@@ -158,3 +158,37 @@ class AutoUpscaler(Upscaler):
         if model.name not in self.loaded:
             self.loaded[model.name] = self.build(model)
         return self.loaded[model.name]
+
+
+class FastestBackend(Upscaler):
+    """One model on several backends (ONNX Runtime and OpenVINO on the CPU): the first frame of
+    each size times every backend, and the fastest runs from then on; the choice is logged."""
+
+    name = "fastest"
+
+    def __init__(self, candidates: list[Upscaler], clock: Callable[[], float] = time.perf_counter):
+        self.candidates, self.clock = candidates, clock
+        self.conditioned = any(c.conditioned for c in candidates)
+        self.chosen: dict[tuple, Upscaler] = {}
+
+    def upscale_y(self, y: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
+        if y.shape not in self.chosen:
+            self.chosen[y.shape] = self.pick(y)
+        return self.chosen[y.shape].upscale_y(y, condition)
+
+    def pick(self, y: np.ndarray) -> Upscaler:
+        times = {c: float(np.median(time_calls(c.upscale_y, y, 3, self.clock))) for c in self.candidates}
+        best = min(times, key=times.get)
+        others = ", ".join(f"{c.describe()} {ms:.1f} ms" for c, ms in times.items() if c is not best)
+        log.info("backend for %dx%d: %s, %.1f ms%s", y.shape[1], y.shape[0], best.describe(), times[best],
+                 f" (also timed: {others})" if others else "")
+        return best
+
+    def describe(self) -> str:
+        if not self.chosen:
+            return "fastest of " + ", ".join(c.name for c in self.candidates)
+        return next(reversed(self.chosen.values())).describe()
+
+    def close(self) -> None:
+        for c in self.candidates:
+            c.close()
