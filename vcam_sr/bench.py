@@ -23,13 +23,15 @@ from vcam_sr.models import bundled, resolve_model
 from vcam_sr.pipeline import Pipeline
 from vcam_sr.sinks.null import NullSink
 from vcam_sr.sources.test_pattern import TestPatternSource
-from vcam_sr.upscalers import ort_providers, tensorrt_ready, torch_device
+from vcam_sr.upscalers import openvino_devices, ort_providers, tensorrt_ready, torch_device
 from vcam_sr.upscalers.base import Upscaler, time_calls
 from vcam_sr.upscalers.bicubic import BicubicUpscaler
 
 log = logging.getLogger("vcam_sr.bench")
 SIZES = ((160, 90), (320, 180), (640, 360))
-BACKENDS = ("tensorrt", "onnxruntime", "torch")
+BACKENDS = ("tensorrt", "onnxruntime", "openvino", "torch")
+# CPU features that decide which precisions run fast (from /proc/cpuinfo's flags on Linux)
+CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_bf16", "amx_int8")
 GPU_SIZES = ((640, 360), (960, 540))
 
 
@@ -51,6 +53,12 @@ def candidates(threads: int, peers: str | None, backends: list[str], gpu: bool =
                 short = provider.replace("ExecutionProvider", "")
                 methods[f"{preset} onnxruntime-{short}"] = OnnxRuntimeUpscaler(
                     resolve_model(preset, ".onnx"), [provider], threads)
+        if "openvino" in backends and not gpu and "CPU" in openvino_devices():
+            from vcam_sr.upscalers.openvino import OpenVinoUpscaler, native_bf16
+
+            for precision in ("f32", "bf16") if native_bf16() else ("f32",):
+                methods[f"{preset} openvino-{precision}"] = OpenVinoUpscaler(
+                    resolve_model(preset, ".onnx"), "CPU", precision, threads)
         if gpu and torch_device() != "cuda":
             continue
         if "torch" in backends and torch_device() and preset in bundled(".pt"):
@@ -133,12 +141,31 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def cpu_features() -> list[str]:
+    """Which of CPU_FEATURES this CPU has ([] where /proc/cpuinfo does not exist)."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return []
+    have = set(flags.split(":", 1)[1].split())
+    return [f for f in CPU_FEATURES if f in have]
+
+
+def cpu_name() -> str:
+    try:
+        line = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+        return line.split(":", 1)[1].strip()
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def machine() -> dict:
     import onnxruntime
 
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+    return {"platform": platform.platform(), "processor": cpu_name(), "cpu_features": cpu_features(),
             "cpus": os.cpu_count(), "python": platform.python_version(),
-            "onnxruntime": onnxruntime.__version__, "providers": ort_providers()}
+            "onnxruntime": onnxruntime.__version__, "providers": ort_providers(),
+            "openvino_devices": openvino_devices()}
 
 
 def main(argv=None) -> int:
@@ -147,8 +174,8 @@ def main(argv=None) -> int:
     ap.add_argument("--peers", help="folder of OpenCV dnn_superres models (ESPCN_x2.pb, FSRCNN_x2.pb, ...)")
     ap.add_argument("--sizes", nargs="+", help="input sizes WxH (default: 160x90 320x180 640x360; "
                                                "with --gpu 640x360 960x540)")
-    ap.add_argument("--backends", nargs="+", default=["tensorrt", "onnxruntime", "torch"],
-                    help="model backends to include (default: tensorrt onnxruntime torch)")
+    ap.add_argument("--backends", nargs="+", default=list(BACKENDS),
+                    help=f"model backends to include (default: {' '.join(BACKENDS)})")
     ap.add_argument("--gpu", action="store_true",
                     help="GPU backends only, plus their max abs difference from fp32 ONNX Runtime on the CPU")
     ap.add_argument("--threads", type=thread_count, default=0, help="inference threads; 0 = all physical cores")
@@ -181,8 +208,8 @@ def main(argv=None) -> int:
     log.info("benchmarking %s at %s", ", ".join(methods), ", ".join(f"{w}x{h}" for w, h in sizes))
     rows = run_bench(methods, sizes, args.rounds, args.repeats, args.frames, args.gpu)
     info = machine()
-    print(f"\nmachine: {info['processor']}, {info['cpus']} CPUs, {info['platform']}, "
-          f"threads {args.threads or 'auto'}")
+    print(f"\nmachine: {info['processor']}, {info['cpus']} CPUs, features "
+          f"{' '.join(info['cpu_features']) or 'unknown'}, {info['platform']}, threads {args.threads or 'auto'}")
     print(table(rows))
     if out is not None:
         with atomic_path(out) as tmp:
