@@ -183,3 +183,21 @@ def test_models_command_lists_each_model_and_auto_s_pick():
 def test_condition_classifier_file_names_its_features():
     fit = json.loads((MODEL_DIR / "condition.json").read_text())
     assert fit["features"] == list(condition.FEATURES) and len(fit["weights"]) == len(fit["features"])
+
+
+@needs_shared()
+def test_a_whole_file_keeps_the_model_auto_planned_for_it():
+    """Offline, auto decides once from a sample of the file's frames: a file whose later frames
+    look different does not change model part-way (it did, every 2 s of wall time)."""
+    from training.data import load_val_set
+    from vcam_sr.media.colour import luma
+
+    clean = load_val_set(VAL, "Set14")[1][1]
+    noisy = noisy_jpeg(clean, 6, 60)
+    clock = FakeClock()
+    models, fakes = ladder(clock, **{"fast": 5, "fast-clean": 5})
+    auto = AutoUpscaler(models, lambda m: fakes[m.name], fps=1, clock=clock)
+    auto.plan([luma(noisy)] * 4)
+    assert auto.current.name == "fast"
+    used = run(auto, clock, clean, AutoUpscaler.CHECK_EVERY * (AutoUpscaler.WINDOW + 4), fps=1)
+    assert set(used) == {"fast"}

@@ -129,9 +129,7 @@ def run(argv: list[str], stopped_by: list[int]) -> int:
               f"{f' of {total}' if total else ''} frames; the conversion did not finish",
               file=sys.stderr)
         return stopped_by[0] if stopped_by else 1
-    if pipeline.interrupted:
-        log.info("stopped by the user: %s", pipeline.stats.summary_line())
-    elif not realtime and pipeline.stats.frames == 0:
+    if not realtime and pipeline.stats.frames == 0:
         raise VcamError(f"no frame of {cfg.source} could be decoded, so nothing was written; "
                         "check that the file plays")
     return 0

@@ -56,6 +56,7 @@ class Pipeline:
         self._new_source: Source | None = None      # switched to by the capture thread
         self._new_upscaler: Upscaler | None = None  # switched to by the inference loop
         self.input_size = (source.width, source.height)  # sinks stay at 2x this whatever comes
+        self._drops_checked, self._drops_seen, self._drops_warned = time.monotonic(), (0, 0), False
 
     # -- public ---------------------------------------------------------------------------
     def run(self) -> Stats:
@@ -79,7 +80,8 @@ class Pipeline:
             self._loop(pacer, bar, next_report)
         if self._error is not None:
             raise self._error
-        log.info("stopped: %s", self.stats.summary_line())
+        how = "stopped by the user" if self.interrupted else "finished"
+        log.info("%s: %s", how, self.stats.summary_line())
         return self.stats
 
     def _loop(self, pacer: Pacer | None, bar: tqdm, next_report: float) -> None:
@@ -107,6 +109,8 @@ class Pipeline:
                 if self.stats_every and time.monotonic() >= next_report:
                     log.info("%s", self.stats.interval_line())
                     next_report = time.monotonic() + self.stats_every
+                if self.realtime:
+                    self._warn_on_drops()
         finally:
             bar.close()
             self._stop.set()
@@ -115,6 +119,25 @@ class Pipeline:
             with self._out_cond:  # the writer drains the outbox, then ends
                 self._out_cond.notify_all()
             writer.join()
+
+    DROP_CHECK_S = 3.0  # seconds between looks at the drop rate
+
+    def _warn_on_drops(self) -> None:
+        """Say once, on the console, when the model cannot keep up (a fifth or more of the
+        source's frames dropped over a few seconds), and what to do; again only after it
+        recovered."""
+        now = time.monotonic()
+        if now < self._drops_checked + self.DROP_CHECK_S:
+            return
+        frames, dropped = self.stats.frames, self.stats.dropped
+        new_frames, new_dropped = frames - self._drops_seen[0], dropped - self._drops_seen[1]
+        self._drops_checked, self._drops_seen = now, (frames, dropped)
+        slow = new_dropped > 0.25 * max(new_frames, 1)
+        if slow and not self._drops_warned:
+            log.warning("the model is too slow for this input: %.1f of %g fps, the rest dropped; "
+                        "choose a smaller camera size (--width/--height) or --model fast",
+                        new_frames / self.DROP_CHECK_S, self.fps)
+        self._drops_warned = slow
 
     def swap_source(self, source: Source) -> None:
         """Read from `source` from the next frame on, without closing the sinks (the virtual

@@ -13,17 +13,19 @@ from itertools import chain
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from tqdm import tqdm
 
 from engine_build.atomic import AtomicOutput, check_output, remove_stale_partials
 from engine_build.errors import VcamError
-from vcam_sr.media.colour import YuvPicture
+from vcam_sr.media.colour import YuvPicture, luma, normalized_luma
 from vcam_sr.media.images import TYPES as IMAGE_TYPES
 from vcam_sr.media.images import read_still, save_image, upscaled_image
 from vcam_sr.media.video import CONTAINERS, ENCODERS as CODECS, VideoFrame, VideoReader, VideoWriter
 from vcam_sr.upscalers.base import Upscaler
 
 log = logging.getLogger("vcam_sr.upscale")
+SAMPLE = 8  # first frames of a video that auto decides its model on
 VIDEO_TYPES = {".mp4": ".mp4", ".m4v": ".m4v", ".mov": ".mov", ".mkv": ".mkv", ".webm": ".mkv",
                ".avi": ".mkv", ".ts": ".mkv"}  # input -> output: H.264/HEVC need mp4, mov or mkv
 
@@ -44,6 +46,10 @@ def output_name(src: Path) -> str:
 def kind(path: Path) -> str | None:
     suffix = path.suffix.lower()
     return "image" if suffix in IMAGE_TYPES else "video" if suffix in VIDEO_TYPES else None
+
+
+def luma_of(picture: YuvPicture | np.ndarray) -> np.ndarray:
+    return normalized_luma(picture) if isinstance(picture, YuvPicture) else luma(picture)
 
 
 def _commit(output: AtomicOutput, dst: Path, overwrite: bool) -> Path:
@@ -72,6 +78,7 @@ def upscale_image(src: Path, dst: Path, upscaler: Upscaler, overwrite: bool = Fa
     start = time.monotonic()
     still = read_still(src)
     upscaler.new_stream()
+    upscaler.plan([still.grey if still.grey is not None else luma(still.rgb)])
     if still.grey is not None:
         image = upscaled_image(still, None, upscaler.upscale_luma(still.grey))
     else:
@@ -102,18 +109,20 @@ def upscale_video(src: Path, dst: Path, make_upscaler: Callable[[tuple[int, int]
         with VideoReader(src) as reader:
             info, copy = reader.info, reader.streams_to_copy()
             items = reader.items(copy)
-            head = []
-            for item in items:  # up to the first picture: it says which colour space to keep
+            head = []  # the first frames: their colour space is kept, auto decides on them
+            for item in items:
                 head.append(item)
-                if isinstance(item, VideoFrame):
+                if sum(isinstance(i, VideoFrame) for i in head) == SAMPLE:
                     break
-            if not head or not isinstance(head[-1], VideoFrame):
+            pictures = [i.picture for i in head if isinstance(i, VideoFrame)]
+            if not pictures:
                 raise VcamError(f"no frame of {src.name} could be decoded; check that the video plays")
-            first = head[-1].picture
+            first = pictures[0]
             space = first.space if isinstance(first, YuvPicture) else None
             subsampling = first.subsampling if isinstance(first, YuvPicture) and first.u is not None else (2, 2)
             total = info.frames or (round(info.duration * info.fps) if info.duration else None)
             with make_upscaler((info.width, info.height), info.fps) as upscaler:
+                upscaler.plan([luma_of(p) for p in pictures])
                 writer = VideoWriter(
                     output.tmp, CONTAINERS[dst.suffix.lower()], info.width * 2, info.height * 2, info.fps,
                     codec=codec, crf=crf, space=space, subsampling=subsampling, tags=info.tags,

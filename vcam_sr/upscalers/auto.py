@@ -50,17 +50,31 @@ class AutoUpscaler(Upscaler):
         self.scores: deque[float] = deque(maxlen=self.WINDOW)
         self.recent: deque[tuple[float, float]] = deque()  # (time, model ms) of the current model
         self.next_check, self.shape = 0.0, None
+        self.decided = False  # a whole file's model, chosen once from a sample (plan())
 
     # -- the Upscaler interface -------------------------------------------------------------
+    def plan(self, sample: list[np.ndarray]) -> None:
+        """A whole file: its condition from the sample's mean measurements and the model for
+        it, decided now and kept to the end (a file does not change model part-way)."""
+        estimate = condition.estimate(sample)
+        self.variant = "robust" if estimate.degraded else "clean"
+        if self.variant not in self.ladders:
+            self.variant = next(iter(self.ladders))
+        self._choose_rung(sample[0], f"{len(sample)} frames sampled: {estimate}")
+        self.decided = True
+
     def upscale_y(self, y: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
         now = self.clock()
-        if now >= self.next_check or len(self.scores) < self.WINDOW:  # every frame at first
+        if self.decided:
+            pass
+        elif now >= self.next_check or len(self.scores) < self.WINDOW:  # every frame at first
             self._check_condition(y, now)
         elif y.shape != self.shape:
             self._choose_rung(y, f"input size now {y.shape[1]}x{y.shape[0]}")
         t0 = self.clock()
         out = self.loaded[self.current.name].upscale_y(y, condition)
-        self._watch_speed(1000 * (self.clock() - t0), t0)
+        if not self.decided:
+            self._watch_speed(1000 * (self.clock() - t0), t0)
         return out
 
     def describe(self) -> str:

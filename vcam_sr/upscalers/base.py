@@ -24,7 +24,7 @@ class Upscaler(ABC):
 
     name: str = "?"
     conditioned: bool = False
-    TILE = 1024     # larger luma planes are upscaled in tiles of this size (bounded memory)
+    TILE = 2048     # larger luma planes (photos) are upscaled in tiles of this size (bounded memory)
     OVERLAP = 16    # LR pixels of context around each tile: more than the nets' reach
 
     @abstractmethod
@@ -34,6 +34,10 @@ class Upscaler(ABC):
         if isinstance(frame, YuvPicture):
             return upscale_picture(self, frame)
         return upscale_rgb(self, frame)
+
+    def plan(self, sample: list[np.ndarray]) -> None:
+        """Called before a whole file with luma planes sampled from it, so a choosing upscaler
+        (auto) decides once for the file instead of as it goes."""
 
     def new_stream(self) -> None:
         """The next frame starts another stream (another image, clip or source): its condition
