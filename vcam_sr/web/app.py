@@ -36,7 +36,7 @@ def too_large(max_bytes: int) -> str:
 
 
 def create_app(queue, preview=None, controller=None, token: str | None = None,
-               max_bytes: int = 2 << 30, *, host: str = "127.0.0.1", max_pixels: int = 12_000_000,
+               max_bytes: int = 2 << 30, *, host: str = "127.0.0.1", max_pixels: int = 4_000_000,
                max_viewers: int = 3, live_grace: float = 5.0):
     """`queue`: a JobQueue; `preview`/`controller`: the live pipeline's preview sink and service,
     or None; `token`: required from other machines when set; `host`: the address served on;

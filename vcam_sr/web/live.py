@@ -36,10 +36,9 @@ class LiveViewers:
     def start(self) -> None:
         """The Start button: run now; with nobody watching, stop again after the grace period."""
         with self._lock:
-            self.controller.start()
+            self.controller.start(wait=True)  # once running or failed (at once if already starting)
             if self.count == 0:
                 self._arm()
-        self.controller.start(wait=True)  # returns once running or failed
 
     def stop(self) -> None:
         """The Stop button, and the server's shutdown."""

@@ -8,8 +8,11 @@ import argparse
 import ipaddress
 import json
 import logging
+import os
 import secrets
+import shutil
 import signal
+import tempfile
 import threading
 from pathlib import Path
 
@@ -19,16 +22,49 @@ log = logging.getLogger("vcam_sr.web")
 API_THREADS = 6  # besides one per allowed Live viewer
 
 
-def json_error_channel(too_large: str):
-    """waitress's channel, answering its own refusals (body over the limit, bad request) in
-    JSON like the app's, instead of text/plain."""
+def room_problem(size: int, jobs: Path) -> str | None:
+    """Why an upload of `size` bytes does not fit, or None. waitress keeps a request's body in
+    TMPDIR until it is whole; the app then writes the file into the jobs folder."""
+    need: dict[int, list] = {}
+    for folder, what in ((Path(tempfile.gettempdir()), "the temporary folder {} (TMPDIR)"),
+                         (jobs, "the jobs folder {}")):
+        try:
+            entry = need.setdefault(os.stat(folder).st_dev, [folder, what, 0])
+            entry[2] += size
+        except OSError:
+            continue
+    for folder, what, bytes_needed in need.values():
+        free = shutil.disk_usage(folder).free
+        if free < bytes_needed + (1 << 20):
+            return (f"{what.format(folder)} is too full: the upload needs {bytes_needed / 2**20:.1f} MB "
+                    f"there, {free / 2**20:.1f} MB are free; free some space, or start vcam-sr web "
+                    "with TMPDIR or --jobs-dir on a larger disk")
+    return None
+
+
+def json_error_channel(too_large: str, jobs: Path):
+    """waitress's channel, refusing in JSON like the app (instead of text/plain) a body over the
+    limit, a bad request, and, before receiving it, an upload with no room on the disk."""
     from waitress.channel import HTTPChannel
+    from waitress.parser import HTTPRequestParser
     from waitress.task import ErrorTask
+    from waitress.utilities import Error
+
+    class InsufficientStorage(Error):
+        code, reason = 507, "Insufficient Storage"
+
+    class RoomCheckingParser(HTTPRequestParser):
+        def parse_header(self, header_plus):
+            super().parse_header(header_plus)
+            if self.content_length > self.adj.inbuf_overflow:  # it will go to disk
+                problem = room_problem(self.content_length, jobs)
+                if problem:
+                    self.error, self.completed = InsufficientStorage(problem), True
 
     class JsonErrorTask(ErrorTask):
         def execute(self):
             error = self.request.error
-            sentence = too_large if error.code == 413 else f"{error.reason}: {error.body}"
+            sentence = {413: too_large, 507: error.body}.get(error.code, f"{error.reason}: {error.body}")
             body = json.dumps({"error": sentence}).encode()
             self.status = f"{error.code} {error.reason}"
             self.response_headers.append(("Content-Type", "application/json"))
@@ -37,7 +73,7 @@ def json_error_channel(too_large: str):
             self.write(body)
 
     class JsonErrorChannel(HTTPChannel):
-        error_task_class = JsonErrorTask
+        error_task_class, parser_class = JsonErrorTask, RoomCheckingParser
 
     return JsonErrorChannel
 
@@ -65,8 +101,8 @@ class WebServer:
                             "choose another --port, or a --host that is an address of this machine") from None
         listeners = list(self.server.map.values()) if hasattr(self.server, "effective_listen") else [self.server]
         for listener in listeners:
-            listener.channel_class = json_error_channel(state.too_large)
-        self.port = listeners[0].effective_port
+            listener.channel_class = json_error_channel(state.too_large, state.queue.folder)
+        self.listener, self.port = listeners[0], listeners[0].effective_port
         self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
 
     def start(self) -> "WebServer":
@@ -74,9 +110,15 @@ class WebServer:
         return self
 
     def close(self) -> None:
+        """Stop the streams, close every socket from inside waitress's own loop (closing them
+        from this thread races its select), then wait for its threads."""
+        from waitress import wasyncore
+
         self.app.extensions["vcam_sr"].stopping.set()
-        self.server.close()
-        self.thread.join(timeout=10)
+        if self.thread.is_alive():
+            self.listener.trigger.pull_trigger(lambda: wasyncore.close_all(self.listener._map))
+            self.thread.join(timeout=10)
+        self.listener.task_dispatcher.shutdown(timeout=5)
 
 
 def browse_address(host: str, port: int) -> str:
@@ -100,8 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "anything else requires the page's token)")
     ap.add_argument("--port", type=bounded_int(0, 65535), default=8300, help="port (default 8300; 0 = any free one)")
     ap.add_argument("--max-mb", type=bounded_int(1, 1 << 20), default=2048, help="largest upload in MB (default 2048)")
-    ap.add_argument("--max-megapixels", type=bounded_int(1, 1000), default=12,
-                    help="largest image in megapixels (default 12; videos: up to 1920x1080)")
+    ap.add_argument("--max-megapixels", type=bounded_int(1, 1000), default=4,
+                    help="largest image in megapixels (default 4: a model needs about 1 GB per "
+                         "megapixel; videos: up to 1920x1080)")
     ap.add_argument("--keep-hours", type=bounded_int(0, 24 * 365), default=24,
                     help="remove finished jobs this many hours after they end (default 24; 0 keeps them)")
     ap.add_argument("--jobs-dir", type=Path, default=Path(user_data_dir("vcam-sr")) / "jobs",
