@@ -99,6 +99,7 @@ class JobQueue:
         self._tried: set[str] = set()    # started in this run: never picked twice
         self._cancel: set[str] = set()
         self._running: str | None = None
+        self._upscaler: Upscaler | None = None  # the running job's
         self._frames_done = 0
         self._seconds_per_pixel = 2e-7   # an image's expected time, learnt from each image done
         for job in self.list():          # what a crash left
@@ -172,7 +173,8 @@ class JobQueue:
             out["took"] = round(job.finished - job.started, 2)
         elif job.state == RUNNING and job.started:
             out["progress"], out["eta"] = self._estimate(job, now - job.started)
-            out["model"] = out["model"] or self.model
+            upscaler = self._upscaler if job.id == self._running else None
+            out["model"] = model_label(upscaler, self.model) if upscaler else self.model
         return out
 
     def delete(self, job_id: str, owner: str) -> bool:
@@ -244,7 +246,7 @@ class JobQueue:
             self._running, self._frames_done = job_id, 0
         changes = self._upscale(job)
         with self._lock:
-            self._running = None
+            self._running, self._upscaler = None, None
             if job_id in self._cancel:
                 self._cancel.discard(job_id)
                 self._remove(job_id)
@@ -262,6 +264,7 @@ class JobQueue:
 
         def make(size, fps):
             used.append(self.make_upscaler(size, fps))
+            self._upscaler = used[-1]
             return used[-1]
 
         started = time.monotonic()

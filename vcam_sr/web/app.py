@@ -78,7 +78,9 @@ def create_app(queue, preview=None, controller=None, token: str | None = None,
     @app.get("/")
     def page():
         return render_template("index.html", csrf=guard.csrf, live=controller is not None,
-                               token=token if guard.shows_token() else "", max_bytes=max_bytes)
+                               token=token if guard.shows_token() else "", max_bytes=max_bytes,
+                               max_mb=round(max_bytes / 2**20), max_megapixels=f"{max_pixels / 1e6:g}",
+                               keep_hours=f"{queue.keep_seconds / 3600:g}" if queue.keep_seconds else "")
 
     @app.get("/api/session")
     def session():

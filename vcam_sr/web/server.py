@@ -110,15 +110,16 @@ class WebServer:
         return self
 
     def close(self) -> None:
-        """Stop the streams, close every socket from inside waitress's own loop (closing them
-        from this thread races its select), then wait for its threads."""
+        """Stop the streams, let the request threads finish (they wake waitress's loop as they
+        do), then close every socket from inside that loop (closing them from this thread
+        races its select) and wait for it."""
         from waitress import wasyncore
 
         self.app.extensions["vcam_sr"].stopping.set()
+        self.listener.task_dispatcher.shutdown(timeout=5)
         if self.thread.is_alive():
             self.listener.trigger.pull_trigger(lambda: wasyncore.close_all(self.listener._map))
             self.thread.join(timeout=10)
-        self.listener.task_dispatcher.shutdown(timeout=5)
 
 
 def browse_address(host: str, port: int) -> str:

@@ -25,6 +25,8 @@ const mb = (bytes) => Math.round(bytes / 2 ** 20);
 function setBar(value, look = "") {
   const bar = $("bar");
   bar.className = "bar " + look;
+  const back = value < Number(bar.getAttribute("aria-valuenow"));  // a reset jumps, progress glides
+  bar.firstElementChild.style.transition = back ? "none" : "";
   bar.firstElementChild.style.width = (100 * value).toFixed(1) + "%";
   bar.setAttribute("aria-valuenow", value.toFixed(3));
 }
