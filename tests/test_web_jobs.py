@@ -3,6 +3,7 @@ retention period, a clean stop that queues the running job again, and job folder
 broken in every way a disk or a person can break them."""
 import json
 import logging
+import threading
 import time
 
 import pytest
@@ -60,6 +61,52 @@ def test_video_progress_moves_frame_by_frame_with_an_eta(serve, tmp_path):
     assert len([p for p in seen if 0 < p < 1]) >= 5, seen  # many small steps, not ~11% jumps
     assert etas and min(etas) >= 0
     assert job["took"] > 0 and job["model"] == "bicubic" and job["output_size"] == [640, 384]
+
+
+class HeldUpscaler:
+    """The real bicubic upscaler, held until the test lets it go: a stand-in for a model that
+    takes long on a big image (none is that slow here)."""
+
+    def __init__(self, release):
+        self.inner, self.release, self.name = bicubic(None, 1.0), release, "bicubic"
+
+    def upscale(self, frame):
+        assert self.release.wait(TIMEOUT)
+        return self.inner.upscale(frame)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.inner.close()
+
+
+def test_an_image_s_progress_moves_with_time_while_it_runs(tmp_path):
+    release = threading.Event()
+    queue = JobQueue(tmp_path / "jobs", lambda size, fps: HeldUpscaler(release))
+    try:
+        photo = tmp_path / "p.png"
+        photo.write_bytes(png_bytes(400, 300))
+        job_id = queue.submit(photo, "p.png", "image", ".png", "o" * 32, (400, 300))
+        views = []
+        deadline = time.monotonic() + TIMEOUT
+        while len({v["progress"] for v in views}) < 4:  # it moves, though no frame is done yet
+            assert time.monotonic() < deadline
+            view = queue.view(queue.get(job_id))
+            if view["state"] == "running":
+                views.append(view)
+            time.sleep(0.05)
+        progress = [v["progress"] for v in views]
+        assert progress == sorted(progress) and 0 <= progress[0] and progress[-1] <= 0.95
+        assert views[-1]["eta"] <= views[0]["eta"]
+        release.set()
+        while queue.get(job_id).state != "done":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert queue.view(queue.get(job_id))["progress"] == 1.0
+    finally:
+        release.set()
+        queue.close()
 
 
 def test_finished_jobs_are_removed_after_the_retention_period(serve, tmp_path):

@@ -12,7 +12,6 @@ import pytest
 import requests
 
 from conftest import write_video
-from test_upscale import clip_with_sound
 from web_helpers import TIMEOUT, assert_json_refusal, declared_png, png_bytes, serve  # noqa: F401
 
 

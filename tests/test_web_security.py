@@ -180,3 +180,28 @@ def test_a_wrong_or_non_ascii_token_is_a_json_401(lan, given):
                     {"cookies": {"vcam_sr_token": given.encode().decode("latin-1")}}):
         response = requests.get(remote + "/api/jobs", timeout=TIMEOUT, **request)
         assert_json_refusal(response, 401, 400)  # 400: waitress refuses a NUL in a header
+
+
+def test_the_token_rules_hold_in_the_app_itself(tmp_path):
+    """The same rules without a LAN address (CI): the app, called with a remote address."""
+    from vcam_sr.jobs import JobQueue
+    from vcam_sr.web import create_app
+    from web_helpers import bicubic
+
+    queue = JobQueue(tmp_path / "jobs", bicubic)
+    try:
+        app = create_app(queue, token="s3cret", host="0.0.0.0")
+        assert "s3cret" in app.test_client().get("/").get_data(as_text=True)
+        remote = app.test_client()
+        lan = {"REMOTE_ADDR": "192.0.2.7"}
+        for given in ("", "?token=%C3%A9", "?token=wrong", "?token=s3cre"):
+            response = remote.get("/" + given, environ_base=lan)
+            assert response.status_code == 401 and response.is_json and "s3cret" not in response.get_data(as_text=True)
+        assert remote.get("/", environ_base=lan, headers={"X-Token": "\xe9"}).status_code == 401
+        assert remote.get("/?token=s3cret", environ_base=lan).status_code == 303
+        page = remote.get("/", environ_base=lan)  # the cookie carries it now
+        assert page.status_code == 200 and "s3cret" not in page.get_data(as_text=True)
+        mapped = app.test_client().get("/", environ_base={"REMOTE_ADDR": "::ffff:127.0.0.1"})
+        assert "s3cret" in mapped.get_data(as_text=True)  # this machine, over IPv6 sockets
+    finally:
+        queue.close()

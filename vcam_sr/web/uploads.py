@@ -56,8 +56,8 @@ def probe_image(path: Path, max_pixels: int) -> Upload | None:
     except UnidentifiedImageError:
         return None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise Refused(415, f"the {IMAGE_FORMATS.get(fmt, 'image')[1:].upper()} image is damaged "
-                           f"({exc}); upload a complete file") from None
+        raise Refused(415, f"the {fmt or 'image'} file is damaged ({exc}); upload a complete "
+                           "image") from None
     return Upload("image", IMAGE_FORMATS[fmt], (width, height))
 
 
