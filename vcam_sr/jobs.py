@@ -115,6 +115,7 @@ class JobQueue:
     def spool(self):
         """An open file in the jobs folder for an upload being received (one copy on one disk,
         then renamed into its job); the caller removes it if it is not submitted."""
+        self.folder.mkdir(parents=True, exist_ok=True)  # removed by hand while running: again
         return tempfile.NamedTemporaryFile(dir=self.folder, prefix=SPOOL_PREFIX, delete=False)
 
     def submit(self, upload: Path, original_name: str, kind: str, suffix: str, owner: str,

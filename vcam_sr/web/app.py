@@ -70,7 +70,10 @@ def create_app(queue, preview=None, controller=None, token: str | None = None,
         return refuse(exc.code, sentences.get(exc.code, exc.description))
 
     @app.errorhandler(OSError)
-    def storage_error(exc):  # disk full, read-only, gone: one sentence, logged once
+    def storage_error(exc):  # disk full, read-only, gone: one sentence, logged
+        if isinstance(exc, FileNotFoundError):
+            return refuse(404, "that file is gone: the job was deleted or removed after its "
+                               "retention period; upload the file again")
         sentence = storage_problem(exc, queue.folder)
         log.warning("%s", sentence)
         return refuse(507, sentence)

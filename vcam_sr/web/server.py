@@ -84,7 +84,7 @@ class WebServer:
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 8300, idle_timeout: int = 20,
                  connection_limit: int = 200):
-        from waitress.server import create_server
+        from waitress.server import BaseWSGIServer, create_server
 
         state = app.extensions["vcam_sr"]
         self.app = app
@@ -99,7 +99,8 @@ class WebServer:
         except (OSError, ValueError) as exc:  # in use, not an address of this machine, unknown name
             raise VcamError(f"cannot serve on {host} port {port} ({getattr(exc, 'strerror', None) or exc}); "
                             "choose another --port, or a --host that is an address of this machine") from None
-        listeners = list(self.server.map.values()) if hasattr(self.server, "effective_listen") else [self.server]
+        listeners = [self.server] if isinstance(self.server, BaseWSGIServer) else [  # one per address
+            s for s in self.server.map.values() if isinstance(s, BaseWSGIServer)]
         for listener in listeners:
             listener.channel_class = json_error_channel(state.too_large, state.queue.folder)
         self.listener, self.port = listeners[0], listeners[0].effective_port
@@ -137,18 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     from vcam_sr.config import bounded_int
 
-    ap = argparse.ArgumentParser(prog="vcam-sr web", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="vcam-sr web", description=(
+        "A page in your browser: upload a video or image, follow your jobs, compare before and "
+        "after, download the 2x result; with --source, watch a camera before and after live. "
+        "It answers on this machine only, unless --host names another address."))
     ap.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1; "
                                                         "anything else requires the page's token)")
     ap.add_argument("--port", type=bounded_int(0, 65535), default=8300, help="port (default 8300; 0 = any free one)")
-    ap.add_argument("--max-mb", type=bounded_int(1, 1 << 20), default=2048, help="largest upload in MB (default 2048)")
-    ap.add_argument("--max-megapixels", type=bounded_int(1, 1000), default=4,
+    ap.add_argument("--max-mb", type=bounded_int(1, 1 << 20), default=2048, metavar="MB",
+                    help="largest upload in MB (default 2048)")
+    ap.add_argument("--max-megapixels", type=bounded_int(1, 1000), default=4, metavar="MP",
                     help="largest image in megapixels (default 4: a model needs about 1 GB per "
                          "megapixel; videos: up to 1920x1080)")
-    ap.add_argument("--keep-hours", type=bounded_int(0, 24 * 365), default=24,
+    ap.add_argument("--keep-hours", type=bounded_int(0, 24 * 365), default=24, metavar="HOURS",
                     help="remove finished jobs this many hours after they end (default 24; 0 keeps them)")
-    ap.add_argument("--jobs-dir", type=Path, default=Path(user_data_dir("vcam-sr")) / "jobs",
+    ap.add_argument("--jobs-dir", type=Path, default=Path(user_data_dir("vcam-sr")) / "jobs", metavar="FOLDER",
                     help="where uploads, results and the queue are kept")
     ap.add_argument("--source", help="a live source for the Live tab (camera index, test, screen, ...)")
     ap.add_argument("-m", "--model", default="auto", help="model for uploads and live (default auto)")
