@@ -11,6 +11,7 @@ import pytest
 from test_upscale import clip_with_sound
 from web_helpers import TIMEOUT, assert_json_refusal, bicubic, png_bytes, serve  # noqa: F401
 from vcam_sr.jobs import JobQueue
+from vcam_sr.upscalers.bicubic import BicubicUpscaler
 
 
 def long_clip(tmp_path, frames=300):
@@ -63,27 +64,22 @@ def test_video_progress_moves_frame_by_frame_with_an_eta(serve, tmp_path):
     assert job["took"] > 0 and job["model"] == "bicubic" and job["output_size"] == [640, 384]
 
 
-class HeldUpscaler:
+class HeldBicubic(BicubicUpscaler):
     """The real bicubic upscaler, held until the test lets it go: a stand-in for a model that
     takes long on a big image (none is that slow here)."""
 
     def __init__(self, release):
-        self.inner, self.release, self.name = bicubic(None, 1.0), release, "bicubic"
+        super().__init__()
+        self.release = release
 
-    def upscale(self, frame):
+    def upscale_y(self, y, *args):
         assert self.release.wait(TIMEOUT)
-        return self.inner.upscale(frame)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.inner.close()
+        return super().upscale_y(y, *args)
 
 
 def test_an_image_s_progress_moves_with_time_while_it_runs(tmp_path):
     release = threading.Event()
-    queue = JobQueue(tmp_path / "jobs", lambda size, fps: HeldUpscaler(release))
+    queue = JobQueue(tmp_path / "jobs", lambda size, fps: HeldBicubic(release))
     try:
         photo = tmp_path / "p.png"
         photo.write_bytes(png_bytes(400, 300))

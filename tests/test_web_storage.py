@@ -90,7 +90,7 @@ def test_inside_the_namespace(caplog):
         assert "is full" in assert_json_refusal(upload(noise_png(250)), 507)           # while receiving
         fill(1200 << 10)
         failed = finish(upload(noise_png(400)))                                        # while upscaling
-        assert failed["state"] == "failed" and "is full" in failed["error"], failed
+        assert failed["state"] == "failed" and "No space left" in failed["error"], failed
         os.unlink(filler)
         assert finish(upload(noise_png(200)))["state"] == "done"                      # the worker lives
         subprocess.run(["mount", "-o", "remount,ro", jobs], check=True, timeout=30)

@@ -148,8 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-mb", type=bounded_int(1, 1 << 20), default=2048, metavar="MB",
                     help="largest upload in MB (default 2048)")
     ap.add_argument("--max-megapixels", type=bounded_int(1, 1000), default=4, metavar="MP",
-                    help="largest image in megapixels (default 4: a model needs about 1 GB per "
-                         "megapixel; videos: up to 1920x1080)")
+                    help="largest image in megapixels (default 4; each takes about 0.3 GB of "
+                         "memory while it is upscaled; videos: up to 1920x1080)")
     ap.add_argument("--keep-hours", type=bounded_int(0, 24 * 365), default=24, metavar="HOURS",
                     help="remove finished jobs this many hours after they end (default 24; 0 keeps them)")
     ap.add_argument("--jobs-dir", type=Path, default=Path(user_data_dir("vcam-sr")) / "jobs", metavar="FOLDER",
