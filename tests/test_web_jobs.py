@@ -208,3 +208,23 @@ def test_a_clean_stop_queues_the_running_video_again(tmp_path):
             time.sleep(0.05)
     finally:
         again.close()
+
+
+def test_the_before_of_a_16_bit_or_grey_image_keeps_its_tones(serve, tmp_path):
+    """The page's bicubic "before" is read as the upscaler reads the image (a plain RGB
+    conversion turns 16-bit greys white)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    site = serve()
+    client = site.client()
+    ramp = (np.linspace(0, 65535, 64 * 48).reshape(48, 64)).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(ramp).save(buf, "PNG")
+    job_id = site.upload(client, "ramp.png", buf.getvalue()).json()["id"]
+    assert site.wait_job(client, job_id)["state"] == "done"
+    before = client.get(f"{site.base}/api/jobs/{job_id}/before", timeout=TIMEOUT)
+    tones = np.asarray(Image.open(io.BytesIO(before.content)).convert("L"), np.float32)
+    assert tones.shape == (96, 128) and abs(tones.mean() - 127.5) < 3

@@ -25,6 +25,18 @@ def test_an_image_declaring_too_many_pixels_is_refused_from_its_header(serve, wi
     assert site.queue.list() == []
 
 
+def test_an_animated_image_is_refused_from_its_header(serve):
+    import io
+
+    from PIL import Image
+
+    frames = [Image.new("RGB", (64, 48), (i * 5, 0, 0)) for i in range(50)]
+    buf = io.BytesIO()
+    frames[0].save(buf, "WEBP", save_all=True, append_images=frames[1:])
+    site = serve()
+    assert "animated" in assert_json_refusal(site.upload(site.client(), "a.webp", buf.getvalue()), 415)
+
+
 def test_an_image_within_the_limit_is_taken(serve):
     site = serve(max_pixels=4_000_000)
     client = site.client()

@@ -22,11 +22,13 @@ import time
 from pathlib import Path
 from typing import Callable, Literal
 
-from PIL import Image, ImageOps
+import numpy as np
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine_build.atomic import AtomicOutput, atomic_path
 from engine_build.errors import VcamError
+from vcam_sr.media.images import read_still
 from vcam_sr.upscale import output_name, upscale_image, upscale_video
 from vcam_sr.upscalers.base import Upscaler
 
@@ -311,16 +313,19 @@ class JobQueue:
     def _write_before(self, src: Path, dst: Path) -> None:
         """The page's "before": the input at twice the size, bicubic, upright like the result."""
         try:
-            with Image.open(src) as im:
-                im = ImageOps.exif_transpose(im).convert("RGB")
-                out = im.resize((im.width * 2, im.height * 2), Image.BICUBIC)
+            still = read_still(src)  # as upscale_image reads it: upright, 16-bit and grey too
+            if still.rgb is not None:
+                im = Image.fromarray(still.rgb)
+            else:
+                im = Image.fromarray(np.rint(still.grey * 255).astype(np.uint8))
+            out = im.resize((im.width * 2, im.height * 2), Image.BICUBIC)
             output = AtomicOutput(dst)
             try:
                 out.save(output.tmp, "PNG", compress_level=1)
                 output.commit()
             finally:
                 output.discard()
-        except (OSError, ValueError) as exc:  # the page falls back to the browser's scale
+        except (OSError, ValueError, VcamError) as exc:  # the page falls back to the browser's scale
             log.warning("no bicubic 'before' for %s (%s)", src.parent.name, exc)
 
     # -- job.json -----------------------------------------------------------------------------

@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     from platformdirs import user_data_dir
 
     from vcam_sr.config import bounded_int
+    from vcam_sr.media.images import MAX_PIXELS
 
     ap = argparse.ArgumentParser(prog="vcam-sr web", description=(
         "A page in your browser: upload a video or image, follow your jobs, compare before and "
@@ -147,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--port", type=bounded_int(0, 65535), default=8300, help="port (default 8300; 0 = any free one)")
     ap.add_argument("--max-mb", type=bounded_int(1, 1 << 20), default=2048, metavar="MB",
                     help="largest upload in MB (default 2048)")
-    ap.add_argument("--max-megapixels", type=bounded_int(1, 1000), default=4, metavar="MP",
+    ap.add_argument("--max-megapixels", type=bounded_int(1, MAX_PIXELS // 1_000_000), default=4,
+                    metavar="MP",
                     help="largest image in megapixels (default 4; each takes about 0.3 GB of "
                          "memory while it is upscaled; videos: up to 1920x1080)")
     ap.add_argument("--keep-hours", type=bounded_int(0, 24 * 365), default=24, metavar="HOURS",

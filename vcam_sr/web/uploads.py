@@ -49,6 +49,9 @@ def probe_image(path: Path, max_pixels: int) -> Upload | None:
         with Image.open(path, formats=list(IMAGE_FORMATS)) as im:
             (width, height), fmt = im.size, im.format
             check_pixels("image", width, height, max_pixels, "--max-megapixels")
+            if getattr(im, "n_frames", 1) > 1:
+                raise Refused(415, f"the image is animated ({im.n_frames} frames); upload a still "
+                                   "image, or the animation as a video (MP4)")
             im.verify()  # the chunks and their checksums, not the pixels
     except Image.DecompressionBombError:
         raise Refused(413, f"the image declares far more pixels than the {max_pixels / 1e6:.0f} "
