@@ -7,7 +7,10 @@
     GET    /api/jobs/ID/result   the upscaled file; /input the upload; /before an image's bicubic 2x
     GET    /api/live, POST /api/live/start|stop, GET /live.mjpg?csrf=...
 
-Every refusal is JSON: {"error": "one sentence naming the problem and the fix"}.
+Every refusal is JSON: {"error": "one sentence naming the problem and the fix"}. A script keeps
+its session cookie and sends the token, e.g. with curl:
+    curl -c jar http://127.0.0.1:8300/api/session            # {"csrf": "T"}
+    curl -b jar -H 'X-CSRF-Token: T' -F file=@talk.mp4 http://127.0.0.1:8300/api/jobs
 """
 from __future__ import annotations
 
