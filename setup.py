@@ -8,7 +8,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["vcam_sr*", "engine_build*", "training*"]),
-    package_data={"vcam_sr.models": ["*.onnx", "*.pt", "*.json"], "vcam_sr.web": ["index.html"],
+    package_data={"vcam_sr.models": ["*.onnx", "*.pt", "*.json"], "vcam_sr.web": ["templates/*.html", "static/*"],
                   "training": ["configs/*.yaml"]},
     install_requires=[
         "numpy>=1.24",

@@ -1,243 +1,137 @@
-"""The local web page: a real waitress server on 127.0.0.1, driven by headless Chromium through
-Playwright (upload, progress, download, compare, live) and by plain HTTP (bad uploads, restart)."""
-import io
-import os
+"""`vcam-sr web` as a process: bad arguments, a missing extra, what it prints for --host,
+SIGTERM (deterministic, nothing lost) and a crash (the cut-off job marked failed, the queued
+one run after the restart). The page itself: test_web_page.py; attacks: test_web_security.py."""
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import requests
-from PIL import Image
 
-from conftest import REPO, assert_clean_error, real_frames, run_cli
+from conftest import REPO, assert_clean_error, run_cli
 from test_upscale import clip_with_sound
-from vcam_sr.config import load_config
-from vcam_sr.jobs import JobQueue
-from vcam_sr.service import Controller
-from vcam_sr.sinks.preview import PreviewSink
-from vcam_sr.upscalers import create_upscaler
-from vcam_sr.web import WebServer, create_app
-
-CHROMIUM = "/usr/bin/chromium"
+from web_helpers import TIMEOUT, png_bytes
 
 
-@pytest.fixture
-def server(tmp_path):
-    """A page over a job queue (bicubic: the page is under test, not the model) and a live test
-    pattern."""
-    queue = JobQueue(tmp_path / "jobs", lambda size, fps: create_upscaler("bicubic", "auto", 0, 1.0, size))
-    preview = PreviewSink()
-    controller = Controller(load_config(None, {"source": "test", "camera.width": 160, "camera.height": 96,
-                                               "sinks": ["null"], "backend": "bicubic"}), [preview])
-    web = WebServer(create_app(queue, preview, controller, max_bytes=4 << 20), port=0).start()
-    yield f"http://127.0.0.1:{web.port}", queue
-    web.close()
-    controller.stop()
-    queue.close()
+class WebProcess:
+    """`vcam-sr web --port 0 ...` in a subprocess; `base` is the address it printed."""
 
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        yield chromium
-        chromium.close()
-
-
-def keep(page, name):
-    """Screenshots for a look: VCAM_SR_SCREENSHOTS=folder keeps them."""
-    if os.environ.get("VCAM_SR_SCREENSHOTS"):
-        page.screenshot(path=os.path.join(os.environ["VCAM_SR_SCREENSHOTS"], name), full_page=True)
-
-
-def test_upload_an_image_follow_it_download_it_and_compare(server, browser, tmp_path):
-    base, _ = server
-    photo = tmp_path / "photo.png"
-    Image.fromarray(real_frames(1, 120, 80)[0]).save(photo)
-    page = browser.new_page()
-    page.goto(base)
-    keep(page, "web-upload.png")
-    page.set_input_files("#file", str(photo))
-    page.wait_for_selector("#download:not([hidden])", timeout=30000)
-    assert page.eval_on_selector("#bar", "b => b.value") == 1
-    with page.expect_download() as download:
-        page.click("#download")
-    saved = tmp_path / "got.png"
-    download.value.save_as(saved)
-    assert download.value.suggested_filename == "photo_2x.png" and Image.open(saved).size == (240, 160)
-    page.wait_for_selector("#split")  # the before | after slider
-    page.fill("#split", "30")
-    page.dispatch_event("#split", "input")
-    assert page.eval_on_selector("#before-half", "e => e.style.width") == "30%"
-    keep(page, "web-compare-image.png")
-    page.close()
-
-
-def test_upload_a_video_shows_progress_and_two_players(server, browser, tmp_path):
-    base, _ = server
-    clip = clip_with_sound(tmp_path / "talk.mp4", frames=200, size=(320, 192))
-    page = browser.new_page()
-    page.goto(base)
-    page.set_input_files("#file", str(clip))
-    seen = set()
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and page.is_hidden("#download"):
-        seen.add(round(page.eval_on_selector("#bar", "b => b.value"), 2))
-        if 0.2 < max(seen) < 1:
-            keep(page, "web-progress.png")
-        time.sleep(0.1)
-    assert page.is_visible("#download")
-    assert any(0 < v < 1 for v in seen), seen  # progress moved through the job
-    assert page.locator("video").count() == 2
-    keep(page, "web-compare-video.png")
-    page.close()
-
-
-def test_live_tab_shows_changing_frames(server, browser):
-    base, _ = server
-    page = browser.new_page()
-    page.goto(base)
-    page.click("#tab-live")
-    page.click("#live-start")
-    page.wait_for_function("document.getElementById('live-img').naturalWidth > 0", timeout=30000)
-    first = page.locator("#live-img").screenshot()
-    time.sleep(1.0)
-    second = page.locator("#live-img").screenshot()
-    assert first != second  # the test pattern moves: the stream is live, not one picture
-    assert "running" in page.inner_text("#live-state")
-    keep(page, "web-live.png")
-    page.close()
-
-
-def post(base, files):
-    return requests.post(f"{base}/api/jobs", files=files, timeout=30)
-
-
-def png_bytes():
-    buf = io.BytesIO()
-    Image.fromarray(real_frames(1, 40, 30)[0]).save(buf, "PNG")
-    return buf.getvalue()
-
-
-def test_bad_uploads_get_a_4xx_with_a_sentence_and_the_server_keeps_serving(server, tmp_path):
-    base, queue = server
-    good_clip = clip_with_sound(tmp_path / "c.mp4", frames=30).read_bytes()
-    cases = {
-        "empty": [("file", ("e.mp4", b""))],
-        "not a video": [("file", ("notes.mp4", b"just some text" * 50))],
-        "too large": [("file", ("big.mp4", b"\0" * (5 << 20)))],
-        "two at once": [("file", ("a.png", png_bytes())), ("file", ("b.png", png_bytes()))],
-        "no file field": [("upload", ("a.png", png_bytes()))],
-    }
-    for what, files in cases.items():
-        r = post(base, files)
-        assert 400 <= r.status_code < 500 and r.json()["error"] and "Traceback" not in r.text, (what, r.text)
-    truncated = post(base, [("file", ("cut.mp4", good_clip[: len(good_clip) // 2]))])
-    if truncated.status_code == 201:  # opened, so it fails as a job with its reason
-        job = wait_job(base, truncated.json()["id"])
-        assert job["state"] in ("failed", "done") and (job["state"] == "done" or job["error"])
-    else:
-        assert 400 <= truncated.status_code < 500
-    traversal = post(base, [("file", ("../../../../tmp/evil.png", png_bytes()))])
-    assert traversal.status_code == 201
-    job = wait_job(base, traversal.json()["id"])
-    assert job["name"].endswith("evil.png") and "/" not in job["name"] and ".." not in job["name"]
-    assert not list(tmp_path.rglob("*evil*")) and not os.path.exists("/tmp/evil.png")  # our names on disk
-    cut_mid_upload(base)
-    r = post(base, [("file", ("ok.png", png_bytes()))])  # the next good upload still works
-    assert r.status_code == 201 and wait_job(base, r.json()["id"])["state"] == "done"
-    assert requests.get(f"{base}/api/jobs/zzzz/result", timeout=10).status_code == 404
-
-
-def cut_mid_upload(base):
-    """A client that announces 1 MB, sends 100 kB and hangs up."""
-    host, port = base.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port))) as s:
-        s.sendall(b"POST /api/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n"
-                  b"Content-Length: 1000000\r\n\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; "
-                  b"filename=\"x.mp4\"\r\n\r\n" + b"\0" * 100_000)
-    time.sleep(0.5)
-
-
-def wait_job(base, job_id, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        job = requests.get(f"{base}/api/jobs/{job_id}", timeout=10).json()
-        if job["state"] in ("done", "failed"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_web(port, jobs):
-    proc = subprocess.Popen([sys.executable, "-m", "vcam_sr.cli", "web", "--port", str(port), "--jobs-dir",
-                             str(jobs), "--model", "balanced"], cwd=REPO, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    for line in proc.stderr:
-        assert "Logging error" not in line and time.monotonic() < deadline, line
-        if f"vcam-sr web on http://127.0.0.1:{port}/" in line:
-            break
-    return proc
-
-
-def test_a_restart_marks_the_cut_off_job_failed_and_runs_the_queued_one(tmp_path):
-    port, jobs = free_port(), tmp_path / "jobs"
-    base = f"http://127.0.0.1:{port}"
-    web = start_web(port, jobs)
-    try:
-        long = post(base, [("file", ("long.mp4", clip_with_sound(tmp_path / "l.mp4", 250, size=(320, 192)).read_bytes()))])
-        queued = post(base, [("file", ("photo.png", png_bytes()))])
+    def __init__(self, jobs, *args):
+        self.proc = subprocess.Popen([sys.executable, "-m", "vcam_sr.cli", "web", "--port", "0", "--jobs-dir",
+                                      str(jobs), "--backend", "bicubic", *args], cwd=REPO,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines = []
         deadline = time.monotonic() + 60
-        while requests.get(f"{base}/api/jobs/{long.json()['id']}").json()["state"] != "running":
-            assert time.monotonic() < deadline
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            assert "Traceback" not in line and time.monotonic() < deadline, line
+            found = re.search(r"vcam-sr web on (http://\S+?)/ ", line)
+            if found:
+                self.base = found.group(1)
+                break
+        else:
+            raise AssertionError("".join(self.lines))
+        self.client = requests.Session()
+        self.client.headers["X-CSRF-Token"] = self.client.get(self.base + "/api/session", timeout=TIMEOUT).json()["csrf"]
+
+    def upload(self, name, data):
+        return self.client.post(self.base + "/api/jobs", files={"file": (name, data)}, timeout=TIMEOUT).json()["id"]
+
+    def job(self, job_id):
+        return self.client.get(f"{self.base}/api/jobs/{job_id}", timeout=TIMEOUT).json()
+
+    def wait_state(self, job_id, *states):
+        deadline = time.monotonic() + 90
+        while (job := self.job(job_id))["state"] not in states:
+            assert time.monotonic() < deadline, job
             time.sleep(0.05)
-        web.send_signal(signal.SIGKILL)  # a crash or a power cut, not a clean stop
-        web.wait()
-        web = start_web(port, jobs)
-        cut = requests.get(f"{base}/api/jobs/{long.json()['id']}").json()
-        assert cut["state"] == "failed" and "restarted" in cut["error"]
-        assert wait_job(base, queued.json()["id"])["state"] == "done"
-        assert requests.get(f"{base}/api/jobs/{queued.json()['id']}/result").status_code == 200
+        return job
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        self.proc.send_signal(sig)
+        rest = self.proc.communicate(timeout=timeout)[1]
+        return self.proc.returncode, "".join(self.lines) + rest
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate(timeout=30)
+
+
+def test_sigterm_stops_it_at_once_with_a_job_running_and_a_live_viewer(tmp_path):
+    """It once stayed up 12 minutes after SIGTERM; the running job is queued again, not lost."""
+    web = WebProcess(tmp_path / "jobs", "--source", "test")
+    try:
+        long = web.upload("long.mp4", clip_with_sound(tmp_path / "l.mp4", 300, size=(320, 192)).read_bytes())
+        web.wait_state(long, "running")
+        viewer = web.client.get(f"{web.base}/live.mjpg?csrf={web.client.headers['X-CSRF-Token']}",
+                                stream=True, timeout=TIMEOUT)
+        assert next(viewer.iter_content(1024)).startswith(b"--frame")
+        code, log = web.stop(signal.SIGTERM, timeout=30)
+        viewer.close()
     finally:
-        web.terminate()
-        web.wait(timeout=30)
+        web.kill()
+    assert code == 143 and "Traceback" not in log, log
+    again = WebProcess(tmp_path / "jobs")
+    try:
+        again.client.cookies.update(web.client.cookies)  # the same browser
+        assert again.wait_state(long, "done")["state"] == "done"
+        assert again.stop(signal.SIGINT)[0] == 130
+    finally:
+        again.kill()
 
 
-def test_another_address_needs_the_token_that_the_local_page_shows(tmp_path):
-    queue = JobQueue(tmp_path / "jobs", lambda size, fps: create_upscaler("bicubic", "auto", 0, 1.0, size))
-    app = create_app(queue, token="s3cret")
-    local = app.test_client()
-    assert "s3cret" in local.get("/").get_data(as_text=True)
-    remote = app.test_client()
-    environ = {"REMOTE_ADDR": "192.0.2.7"}
-    assert remote.get("/", environ_base=environ).status_code == 401
-    assert "s3cret" not in remote.get("/", environ_base=environ).get_data(as_text=True)
-    assert remote.get("/?token=s3cret", environ_base=environ).status_code == 200
-    assert remote.get("/api/jobs", environ_base=environ).status_code == 200  # the cookie carries it
-    queue.close()
+def test_a_crash_marks_the_cut_off_job_failed_and_runs_the_queued_one(tmp_path):
+    web = WebProcess(tmp_path / "jobs")
+    try:
+        long = web.upload("long.mp4", clip_with_sound(tmp_path / "l.mp4", 300, size=(320, 192)).read_bytes())
+        queued = web.upload("photo.png", png_bytes())
+        web.wait_state(long, "running")
+        web.stop(signal.SIGKILL)  # a crash or a power cut, not a clean stop
+    finally:
+        web.kill()
+    again = WebProcess(tmp_path / "jobs")
+    try:
+        again.client.cookies.update(web.client.cookies)
+        cut = again.job(long)
+        assert cut["state"] == "failed" and "restarted" in cut["error"]
+        assert again.wait_state(queued, "done", "failed")["state"] == "done"
+        assert again.client.get(f"{again.base}/api/jobs/{queued}/result", timeout=TIMEOUT).status_code == 200
+    finally:
+        again.stop()
+        again.kill()
+
+
+@pytest.mark.parametrize("host, shown", [("::", "http://[::1]:"), ("0.0.0.0", "http://127.0.0.1:"),
+                                         ("::1", "http://[::1]:"), ("localhost", "http://localhost:")])
+def test_the_address_it_prints_answers(tmp_path, host, shown):
+    """`--host ::` told the user to open a 127.0.0.1 address that was refused."""
+    if ":" in host and not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    web = WebProcess(tmp_path / "jobs", "--host", host)
+    try:
+        assert web.base.startswith(shown)
+        page = requests.get(web.base + "/", timeout=TIMEOUT)
+        assert page.status_code == 200
+        if host in ("::", "0.0.0.0"):  # served to the LAN: the local page shows the token
+            assert 'id="token"' in page.text
+    finally:
+        web.stop()
+        web.kill()
 
 
 @pytest.mark.parametrize("args, words", [
     (["--port", "99999"], ["--port", "0 to 65535"]),
     (["--max-mb", "0"], ["--max-mb", "1 to"]),
+    (["--keep-hours", "-1"], ["--keep-hours", "0 to"]),
+    (["--max-megapixels", "0"], ["--max-megapixels", "1 to"]),
     (["--jobs-dir", "{tmp}/afile"], ["--jobs-dir", "is a file"]),
+    (["--jobs-dir", "/proc/version/jobs"], ["jobs folder", "cannot be written"]),
     (["--port", "{taken}"], ["cannot serve", "choose another --port"]),
+    (["--host", "203.0.113.9"], ["cannot serve", "--host"]),
 ])
 def test_web_bad_arguments_get_one_sentence(tmp_path, args, words):
     (tmp_path / "afile").write_text("x")
@@ -248,6 +142,11 @@ def test_web_bad_arguments_get_one_sentence(tmp_path, args, words):
         if "--jobs-dir" not in args:
             args += ["--jobs-dir", str(tmp_path / "jobs")]
         assert_clean_error(run_cli("web", *args), *words)
+
+
+def test_web_help_names_the_limits():
+    out = run_cli("web", "--help").stdout
+    assert "--keep-hours" in out and "--max-megapixels" in out and "--max-mb" in out
 
 
 def test_web_without_flask_names_the_extra():
