@@ -6,6 +6,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from vcam_sr.media.colour import to_rgb
 from vcam_sr.sources.base import Source
 
 
