@@ -29,7 +29,9 @@ setup(
         # torch is pinned: on these machines 2.13.0 is a local CPU wheel, anything else is a
         # multi-GB CUDA download.
         "train": ["torch==2.13.0", "onnx>=1.15", "onnxscript>=0.1", "onnxconverter-common>=1.14",
-                  "scikit-image>=0.22", "pillow>=10", "tensorboard>=2.14"],
+                  "scikit-image>=0.22", "pillow>=10", "tensorboard>=2.14",
+                  # an ffmpeg with libvmaf, for VMAF in the call curve (training/callcurve.py)
+                  "imageio-ffmpeg>=0.8"],
         # Qt's tray icon: a real menu on Linux, Windows and macOS from pip alone (see README).
         "tray": ["PySide6-Essentials>=6.5"],
         # OpenVINO: bf16 on CPUs with AMX / AVX512-BF16, Intel integrated GPUs and NPUs.
@@ -41,7 +43,7 @@ setup(
         "dev": ["pytest>=8", "torch==2.13.0", "onnx>=1.15", "onnxscript>=0.1",
                 "onnxconverter-common>=1.14", "scikit-image>=0.22", "pillow>=10", "tensorboard>=2.14",
                 "tensorrt-rtx-cu12", "PySide6-Essentials>=6.5", "flask>=3", "waitress>=3",
-                "playwright>=1.40", "requests>=2.28", "openvino>=2024.0"],
+                "playwright>=1.40", "requests>=2.28", "openvino>=2024.0", "imageio-ffmpeg>=0.8"],
     },
     entry_points={"console_scripts": ["vcam-sr=vcam_sr.cli:main"]},
 )
