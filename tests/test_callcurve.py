@@ -111,3 +111,16 @@ def test_bad_input_gets_one_sentence(tmp_path, capsys, args, words):
     clip.write_bytes(b"")
     assert cc.main([*[a.format(clip=clip) for a in args], "--out", str(tmp_path / "out")]) == 2
     assert_clean_error(subprocess.CompletedProcess([], 2, "", capsys.readouterr().err), *words)
+
+
+def test_the_rate_each_stream_really_cost_is_measured():
+    """VP8 overshoots its target for small frames at low rates; curves use what was sent."""
+    from conftest import real_frames
+    from training.codecs import round_trip
+
+    frames = real_frames(30, 160, 96)
+    for codec in ("h264", "vp8"):
+        sizes: list[int] = []
+        round_trip(frames, codec, 30, kbps=300, threads=2, sent=sizes)
+        kbps = 8 * sum(sizes) / (len(frames) / 30) / 1000
+        assert len(sizes) >= len(frames) - 1 and 0.3 * 300 < kbps < 3 * 300, (codec, kbps)

@@ -128,6 +128,11 @@ def bd_rate(anchor: tuple, test: tuple) -> float | None:
 
 
 # -- the scenarios -----------------------------------------------------------------------------
+def kbps_scale(size: tuple[int, int]) -> float:
+    """From a clip's camera (LR) size back to the --kbps scale (a 640x360 camera)."""
+    return RATE_SIZE[0] * RATE_SIZE[1] / (size[0] * size[1])
+
+
 def scaled_kbps(kbps: float, size: tuple[int, int]) -> float:
     """A rate given for a 640x360 camera, scaled by pixel area to a `size` (w, h) camera."""
     return kbps * size[0] * size[1] / (RATE_SIZE[0] * RATE_SIZE[1])
@@ -174,8 +179,13 @@ class CallCurve:
             self.choices.append(upscaler.describe())
         return out
 
-    def send(self, frames: list, codec: str, fps: float, kbps: float) -> list[YuvPicture]:
-        return round_trip(frames, codec, fps, kbps=kbps, threads=2)
+    def send(self, frames: list, codec: str, fps: float, kbps: float, size: tuple[int, int]) -> tuple[list, float]:
+        """(decoded pictures, the rate really sent, on the --kbps scale): VP8 overshoots its
+        target for 2x frames at low rates, so curves are drawn at what each stream cost."""
+        sizes: list[int] = []
+        pictures = round_trip(frames, codec, fps, kbps=kbps, threads=2, sent=sizes)
+        sent = 8 * sum(sizes) / (len(frames) / fps) / 1000
+        return pictures, sent * kbps_scale(size)
 
     def run_clip(self, clip: Clip, progress: tqdm) -> dict:
         """{codec: {condition: {scenario: [scores per kbps]}}} of one clip."""
@@ -186,16 +196,19 @@ class CallCurve:
             out[codec] = {c: {s: [] for s in SCENARIOS} for c in self.conditions}
             for kbps in self.kbps:
                 rate = scaled_kbps(kbps, clip.size)
-                camera_720p = clip.score(self.send(clip.hr, codec, clip.fps, rate), self.threads, self.ffmpeg)
+                hr_sent, hr_kbps = self.send(clip.hr, codec, clip.fps, rate, clip.size)
+                camera_720p = {**clip.score(hr_sent, self.threads, self.ffmpeg), "kbps_sent": hr_kbps}
                 for c in self.conditions:
-                    received = self.send(clip.camera[c], codec, clip.fps, rate)
+                    received, lr_kbps = self.send(clip.camera[c], codec, clip.fps, rate, clip.size)
+                    up_sent, up_kbps = self.send(sender[c], codec, clip.fps, rate, clip.size)
                     streams = {
-                        "plain 360p": [bicubic.upscale(p) for p in received],
-                        "vcam-sr at the sender": self.send(sender[c], codec, clip.fps, rate),
-                        "vcam-sr at the receiver": self.upscale_stream(received, clip.size)}
+                        "plain 360p": ([bicubic.upscale(p) for p in received], lr_kbps),
+                        "vcam-sr at the sender": (up_sent, up_kbps),
+                        "vcam-sr at the receiver": (self.upscale_stream(received, clip.size), lr_kbps)}
                     out[codec][c]["720p camera"].append(camera_720p)
-                    for scenario, pictures in streams.items():
-                        out[codec][c][scenario].append(clip.score(pictures, self.threads, self.ffmpeg))
+                    for scenario, (pictures, sent) in streams.items():
+                        out[codec][c][scenario].append({**clip.score(pictures, self.threads, self.ffmpeg),
+                                                        "kbps_sent": sent})
                 progress.update()
         return out
 
@@ -220,11 +233,11 @@ def summarize(per_clip: dict, kbps: list, codecs, conditions, choices: list[str]
         for c in conditions:
             curves[codec][c] = {s: [{"kbps": r, **{m: float(np.mean([clip["curves"][codec][c][s][i][m]
                                                                       for clip in per_clip.values()]))
-                                                   for m in METRICS}}
+                                                   for m in (*METRICS, "kbps_sent")}}
                                     for i, r in enumerate(kbps)] for s in SCENARIOS}
             bd[codec][c] = bd_table(curves[codec][c])
             for name, clip in per_clip.items():
-                clip_bd.setdefault(name, {}).setdefault(codec, {})[c] = bd_table(clip["curves"][codec][c], kbps)
+                clip_bd.setdefault(name, {}).setdefault(codec, {})[c] = bd_table(clip["curves"][codec][c])
     return {"kbps_at": f"{RATE_SIZE[0]}x{RATE_SIZE[1]}", "kbps": kbps, "codecs": list(codecs),
             "conditions": {c: CONDITIONS[c] for c in conditions}, "curves": curves, "bd_rate": bd,
             "clips": {n: {"size": clip["size"], "fps": clip["fps"], "curves": clip["curves"],
@@ -232,12 +245,12 @@ def summarize(per_clip: dict, kbps: list, codecs, conditions, choices: list[str]
             "vcam_sr": {d: choices.count(d) for d in sorted(set(choices))}}
 
 
-def bd_table(curves: dict, kbps: list | None = None) -> dict:
-    """{scenario: {metric: BD-rate % or None}} against BASELINE; points carry their kbps
-    unless `kbps` gives them."""
+def bd_table(curves: dict) -> dict:
+    """{scenario: {metric: BD-rate % or None}} against BASELINE, each point at the rate its
+    stream really cost (kbps_sent; the nominal kbps where a point has no measurement)."""
     def points(scenario, metric):
         rows = curves[scenario]
-        return ([r["kbps"] for r in rows] if kbps is None else kbps), [r[metric] for r in rows]
+        return [r.get("kbps_sent", r.get("kbps")) for r in rows], [r[metric] for r in rows]
 
     return {s: {m: bd_rate(points(BASELINE, m), points(s, m)) for m in METRICS}
             for s in SCENARIOS if s != BASELINE}
@@ -249,17 +262,18 @@ def markdown(result: dict, frames: int, clips: list[str]) -> str:
     lines = [f"Call curve over {len(clips)} clip(s) ({', '.join(clips)}), first {frames} frames each, as a "
              f"camera at half the clip's size; kbps are for a {size} camera, scaled by pixel area to "
              "each clip's camera size, and the 2x sends (720p camera, vcam-sr at the sender) get the "
-             "same scaled rate. The 720p camera is clean in every condition.",
+             "same scaled rate; each cell shows the rate the stream really cost (sent kbps, the "
+             "axis of the BD-rates) after the metrics. The 720p camera is clean in every condition.",
              "Conditions: " + "; ".join(f"{c}: {d}" for c, d in result["conditions"].items()) + ".",
              "vcam-sr ran as: " + "; ".join(f"{d} x{n}" for d, n in result["vcam_sr"].items()) + "."]
     heads = " | ".join(SCENARIOS)
     for codec in result["codecs"]:
         for c in result["conditions"]:
-            lines += ["", f"**{codec}, {c} camera**: Y-PSNR dB / VMAF / VMAF-NEG", "",
+            lines += ["", f"**{codec}, {c} camera**: Y-PSNR dB / VMAF / VMAF-NEG @ sent kbps", "",
                       f"| kbps at {size} | {heads} |", "|---" * (len(SCENARIOS) + 1) + "|"]
             for i, r in enumerate(result["kbps"]):
                 cells = [" / ".join(f"{result['curves'][codec][c][s][i][m]:.2f}" for m in METRICS)
-                         for s in SCENARIOS]
+                         + f" @ {result['curves'][codec][c][s][i]['kbps_sent']:.0f}" for s in SCENARIOS]
                 lines.append(f"| {r:g} | " + " | ".join(cells) + " |")
     lines += ["", f"**BD-rate against {BASELINE}** (% bitrate at equal quality; negative = saving; "
               "n/a: no common quality range, or quality not rising with rate)", "",

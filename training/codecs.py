@@ -13,7 +13,7 @@ import fractions
 import av
 import numpy as np
 
-from vcam_sr.media.colour import ColourSpace, YuvPicture, rgb_to_yuv
+from vcam_sr.media.colour import ColourSpace, YuvPicture, rgb_to_yuv, yuv_to_rgb_float
 from vcam_sr.media.frames import from_av, to_av
 
 CODECS = {"h264": ("libx264", "h264"), "vp8": ("libvpx", "vp8")}
@@ -46,10 +46,11 @@ def _options(codec: str, fps: float, crf: int | None, q: int | None, kbps: float
 
 def round_trip(frames: list[np.ndarray], codec: str = "h264", fps: float = 30.0, *,
                crf: int | None = None, q: int | None = None, kbps: float | None = None,
-               threads: int = 1) -> list[YuvPicture]:
-    """Encode the RGB frames as one stream (P-frames after the first, as a call sends them) and
-    decode it: the decoded YUV pictures, cropped back to the frames' size. `threads=1` suits
-    tiny training crops (threads cost 4x there); whole clips may use more."""
+               threads: int = 1, sent: list[int] | None = None) -> list[YuvPicture]:
+    """Encode the RGB frames (or YUV pictures) as one stream (P-frames after the first, as a
+    call sends them) and decode it: the decoded YUV pictures, cropped back to the frames' size.
+    `sent`, if given, receives each packet's size in bytes (an encoder can miss its target
+    rate). `threads=1` suits tiny training crops (threads cost 4x there); clips may use more."""
     if codec not in CODECS:
         raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
     encoder_name, decoder_name = CODECS[codec]
@@ -67,12 +68,16 @@ def round_trip(frames: list[np.ndarray], codec: str = "h264", fps: float = 30.0,
 
     def decode(packets):
         for packet in packets:
+            if sent is not None and packet is not None and packet.size:
+                sent.append(packet.size)
             for decoded in decoder.decode(packet):
                 pic = from_av(decoded)
                 out.append(YuvPicture(pic.y[:h, :w], pic.u[:(h + 1) // 2, :(w + 1) // 2],
                                       pic.v[:(h + 1) // 2, :(w + 1) // 2], CAMERA_SPACE))
 
     for i, frame in enumerate(frames):
+        if isinstance(frame, YuvPicture):
+            frame = yuv_to_rgb_float(frame)
         padded = np.pad(frame, ((0, eh - h), (0, ew - w), (0, 0)), mode="edge")
         video_frame = to_av(rgb_to_yuv(padded, CAMERA_SPACE))
         video_frame.pts = i
