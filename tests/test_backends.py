@@ -54,7 +54,9 @@ def test_onnxruntime_and_torch_backends_agree(set5):
 def test_auto_picks_onnxruntime_on_a_cpu_machine(caplog):
     caplog.set_level("INFO")
     with create_upscaler("auto", "fast") as up:
-        assert up.name == "onnxruntime"
+        up.upscale(np.zeros((36, 64, 3), np.uint8))
+        # ONNX Runtime, or where OpenVINO is installed too, whichever is faster on this input
+        assert up.name == "onnxruntime" or {c.name for c in up.candidates} == {"onnxruntime", "openvino"}
     assert "CPUExecutionProvider" in caplog.text and "auto:" in caplog.text
     assert ort_providers()[-1] == "CPUExecutionProvider"
 
@@ -82,7 +84,8 @@ def test_the_onnxruntime_backend_never_imports_torch_on_any_machine():
 
 @pytest.mark.skipif(nvidia_driver_present(), reason="an NVIDIA driver is present: auto may use torch-cuda")
 def test_auto_on_a_machine_without_nvidia_never_imports_torch():
-    assert imports_torch("auto") == ["onnxruntime", "False"]
+    ran, imported = imports_torch("auto")
+    assert ran in ("onnxruntime", "fastest") and imported == "False"
 
 
 @pytest.mark.gpu

@@ -201,3 +201,18 @@ def test_a_whole_file_keeps_the_model_auto_planned_for_it():
     assert auto.current.name == "fast"
     used = run(auto, clock, clean, AutoUpscaler.CHECK_EVERY * (AutoUpscaler.WINDOW + 4), fps=1)
     assert set(used) == {"fast"}
+
+
+@needs_shared()
+def test_a_new_stream_is_judged_afresh():
+    from training.data import load_val_set
+    from vcam_sr.media.colour import luma
+
+    clean = load_val_set(VAL, "Set14")[1][1]
+    clock = FakeClock()
+    models, fakes = ladder(clock, **{"fast": 5, "fast-clean": 5})
+    auto = AutoUpscaler(models, lambda m: fakes[m.name], fps=1, clock=clock)
+    auto.plan([luma(noisy_jpeg(clean, 6, 60))])
+    assert auto.current.name == "fast"
+    auto.new_stream()  # the next image of a batch is clean
+    assert set(run(auto, clock, clean, 1, fps=1)) == {"fast-clean"}

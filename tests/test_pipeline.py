@@ -95,7 +95,7 @@ def test_sigterm_stops_cleanly_and_finishes_the_file(tmp_path):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     rest = proc.stderr.read()
-    assert "stopped:" in rest and "Traceback" not in rest
+    assert "stopped by the user:" in rest and "Traceback" not in rest
     assert len(read_video(out)) > 5
 
 

@@ -1,5 +1,6 @@
 """Training pipeline on tiny real data: loss goes down, resume, DDP, data loading, errors."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -117,7 +118,7 @@ def test_set_reads_numbers_as_numbers_and_rejects_words(tmp_path):
     cfg = REPO / "training" / "configs" / "fast.yaml"
     assert load_config(str(cfg), ["train.lr=2e-4"]).train.lr == 2e-4  # plain YAML: a string
     in_file = tmp_path / "lr.yaml"
-    in_file.write_text(cfg.read_text().replace("lr: 2.0e-4", "lr: 3e-4"))
+    in_file.write_text(re.sub(r"(?m)^  lr: \S+", "  lr: 3e-4", cfg.read_text()))
     assert load_config(str(in_file)).train.lr == 3e-4  # the same in the file
     for bad in ("train.lr=fast", "train.lr=true", "train.nosuch=1", "seed.x=1", "nosuch=1", "data=3",
                 "train.steps=0", "preset=huge"):

@@ -107,6 +107,8 @@ def pick_backend(backend: str) -> tuple[str, str]:
         return "openvino", f"auto: OpenVINO has the {accelerators[0]} device"
     if device == "cuda":
         return "torch", "auto: CUDA GPU via torch, no GPU execution provider in onnxruntime"
+    if len(cpu_backends()) == 1:
+        return cpu_backends()[0], f"auto: no GPU; {cpu_backends()[0]} on the CPU"
     if cpu_backends():
         return "cpu", f"auto: no GPU; {' or '.join(cpu_backends())} on the CPU, the faster on this input"
     if device == "cpu":
@@ -183,7 +185,8 @@ def create_upscaler(backend: str = "auto", model: str = AUTO, threads: int = 0,
             raise VcamError("model auto found no bundled models; reinstall vcam-sr or pass --model "
                             "with an .onnx file")
         chosen = AutoUpscaler(models, lambda m: build(m.name), fps)
-    log.info("backend: %s, %s (%s)", name, chosen.describe(), reason)
+    log.info("backend: %s, %s (%s)", " or ".join(cpu_backends()) if name == "cpu" else name,
+             chosen.describe(), reason)
     return chosen
 
 

@@ -53,6 +53,13 @@ class AutoUpscaler(Upscaler):
         self.decided = False  # a whole file's model, chosen once from a sample (plan())
 
     # -- the Upscaler interface -------------------------------------------------------------
+    def new_stream(self) -> None:
+        """Another source, clip or image: its condition is judged afresh (the window, the
+        variant and a file's plan belong to the previous one)."""
+        super().new_stream()
+        self.scores.clear()
+        self.variant, self.decided, self.next_check = None, False, 0.0
+
     def plan(self, sample: list[np.ndarray]) -> None:
         """A whole file: its condition from the sample's mean measurements and the model for
         it, decided now and kept to the end (a file does not change model part-way)."""
