@@ -7,9 +7,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["vcam_sr*", "engine_build*", "training*"]),
-    package_data={"vcam_sr.models": ["*.onnx", "*.pt", "*.json"], "vcam_sr.web": ["templates/*.html", "static/*"],
-                  "training": ["configs/*.yaml"]},
+    packages=find_packages(include=["vcam_sr*"]),  # engine_build/ and training/ stay in the repository
+    package_data={"vcam_sr.models": ["*.onnx", "*.pt", "*.json"],
+                  "vcam_sr.apps.web": ["templates/*.html", "static/*"]},
     install_requires=[
         "numpy>=1.24",
         # The contrib build of OpenCV 4.x (a superset of opencv-python): `vcam-sr bench --peers`

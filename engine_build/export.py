@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vcam_sr.condition import FEATURES
+from vcam_sr.upscalers.condition import FEATURES
 
-from engine_build.networks import as_y_only, fold, load_checkpoint, plain_args, preset_args
-from engine_build.atomic import atomic_path, check_output, same_file
-from engine_build.contract import CONDITION, INPUT, OUTPUT
-from engine_build.errors import VcamError
+from vcam_sr.models.networks import as_y_only, fold, load_checkpoint, plain_args, preset_args
+from vcam_sr.atomic import atomic_path, check_output, same_file
+from vcam_sr.contract import CONDITION, INPUT, OUTPUT
+from vcam_sr.errors import VcamError
 
 OPSET = 17
 

@@ -61,12 +61,14 @@ def test_auto_picks_onnxruntime_on_a_cpu_machine(caplog):
     assert ort_providers()[-1] == "CPUExecutionProvider"
 
 
-def test_with_model_auto_the_log_names_the_chosen_model_s_providers_and_threads(caplog):
-    caplog.set_level("INFO")
+def test_with_model_auto_the_log_says_the_choice_briefly_and_the_details_at_debug(caplog):
+    caplog.set_level("DEBUG")
     with create_upscaler("onnxruntime", "auto", threads=2, fps=30.0) as up:
         up.upscale(np.zeros((36, 64, 3), np.uint8))
-    chosen = [r.getMessage() for r in caplog.records if r.getMessage().startswith("model ")]
-    assert chosen and "providers ['CPUExecutionProvider'], threads 2" in chosen[0], chosen
+    info = [r.getMessage() for r in caplog.records if r.levelname == "INFO" and r.getMessage().startswith("model ")]
+    debug = [r.getMessage() for r in caplog.records if r.levelname == "DEBUG" and r.getMessage().startswith("model ")]
+    assert info and len(info[0]) < 160 and "ms budget" in info[0], info
+    assert debug and "providers ['CPUExecutionProvider'], threads 2" in debug[0] and "noise sigma" in debug[0]
 
 
 def imports_torch(backend: str) -> list[str]:

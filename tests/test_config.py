@@ -5,7 +5,7 @@ import yaml
 
 from conftest import REPO, assert_clean_error, run_cli
 from vcam_sr.config import Config, load_config
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 
 
 def test_config_yaml_documents_every_key_with_its_default():

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO, assert_clean_error, real_frames, run_cli
-from engine_build import cache
-from engine_build.contract import INPUT, OUTPUT
+from vcam_sr.engines import cache
+from vcam_sr.contract import INPUT, OUTPUT
 from vcam_sr.models import resolve_model
 from vcam_sr.upscalers import create_upscaler, tensorrt_ready
 
@@ -23,7 +23,7 @@ PROFILE = ((80, 48), (320, 180), (640, 360))
 
 @needs_rtx
 def test_rtx_engine_is_built_on_cpu_and_the_cache_reuses_or_rebuilds_it(tmp_path, caplog):
-    from engine_build.build import build_engine
+    from vcam_sr.engines.build import build_engine
 
     caplog.set_level(logging.INFO)
     path = build_engine(resolve_model("fast"), "rtx", PROFILE, folder=tmp_path)
@@ -74,7 +74,7 @@ def test_build_engine_command_takes_its_profile_from_the_camera_config(tmp_path)
 def test_the_runtime_uses_an_engine_built_for_the_live_camera_size(tmp_path, caplog):
     """`build-engine --opt 1280x720` for a 720p camera: the runtime must find that engine for a
     1280x720 input (it used to look only for the default 640x360 profile)."""
-    from engine_build.build import build_engine, engine_for
+    from vcam_sr.engines.build import build_engine, engine_for
 
     caplog.set_level(logging.INFO)
     built = build_engine(resolve_model("fast"), "rtx", ((320, 180), (1280, 720), (1920, 1080)),

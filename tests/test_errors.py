@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from conftest import REPO, assert_clean_error, read_video, real_frames, run_cli, write_video
-from engine_build.atomic import atomic_path
+from vcam_sr.atomic import atomic_path
 from vcam_sr.sinks.virtualcam import video_devices
 
 
@@ -161,7 +161,7 @@ def test_the_input_is_never_overwritten_however_it_is_spelled(tmp_path, monkeypa
 
 
 def test_two_runs_never_share_a_temporary_file(tmp_path):
-    from engine_build.atomic import AtomicOutput
+    from vcam_sr.atomic import AtomicOutput
 
     a, b = AtomicOutput(tmp_path / "out.mp4"), AtomicOutput(tmp_path / "out.mp4")
     assert a.tmp != b.tmp and a.tmp.parent == b.tmp.parent == tmp_path
@@ -246,7 +246,7 @@ def test_bench_writes_json_only_where_asked_and_never_over_a_file(tmp_path):
 
 
 def test_export_never_writes_over_its_checkpoint_or_an_existing_file(tmp_path):
-    from engine_build.networks import build_generator, preset_args
+    from vcam_sr.models.networks import build_generator, preset_args
     import torch
 
     ckpt = tmp_path / "best.pt"

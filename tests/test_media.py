@@ -10,10 +10,10 @@ import pytest
 from PIL import Image, ImageCms
 
 from conftest import VAL, needs_shared, real_frames
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 from vcam_sr.media.colour import ColourSpace, YuvPicture, luma, rgb_to_yuv, yuv_to_rgb
 from vcam_sr.media.frames import from_av, to_av
-from vcam_sr.upscale import plan, upscale_image, upscale_video
+from vcam_sr.convert.files import plan, upscale_image, upscale_video
 from vcam_sr.upscalers.bicubic import BicubicUpscaler
 
 # BT.601 limited codes of pure colours (the issue's red patch 63,102,240 is BT.709's)
@@ -312,7 +312,7 @@ def test_a_full_disk_while_writing_an_image_is_a_sentence_and_leaves_nothing(tmp
 
 
 def test_a_bomb_in_a_folder_is_skipped_with_its_reason_and_the_rest_done(tmp_path, capsys):
-    from vcam_sr.upscale_command import main
+    from vcam_sr.commands.upscale import main
 
     folder = tmp_path / "in"
     folder.mkdir()

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from conftest import SHARED, VAL, needs_shared, real_frames, run_cli
-from engine_build import networks
+from vcam_sr.models import networks
 from engine_build.export import describe, export_onnx
-from engine_build.networks import load_checkpoint
-from vcam_sr import condition, create_upscaler
+from vcam_sr.models.networks import load_checkpoint
+from vcam_sr import create_upscaler
+from vcam_sr.upscalers import condition
 from vcam_sr.models import MODEL_DIR, ModelInfo, read_info, shipped
 from vcam_sr.upscalers.auto import AutoUpscaler
 from vcam_sr.upscalers.base import Upscaler
@@ -176,8 +177,14 @@ def test_auto_gives_clean_input_to_the_clean_model_and_switches_only_on_a_clear_
 def test_models_command_lists_each_model_and_auto_s_pick():
     proc = run_cli("models", "--width", "160", "--height", "90")
     assert proc.returncode == 0, proc.stderr
-    for name in ("fast-clean", "balanced", "| fast |", "clean input:", "noisy or compressed input:"):
+    for name in ("fast-clean", "balanced", "clean input:", "noisy or compressed input:"):
         assert name in proc.stdout, proc.stdout
+    assert "|" not in proc.stdout  # plain aligned columns, not a markdown table
+    table = proc.stdout.splitlines()[:4]
+    second_column = {line.index(line.split()[1], len(line.split()[0])) for line in table}
+    assert len(second_column) == 1, table
+    found = json.loads(run_cli("models", "--width", "160", "--height", "90", "--json").stdout)
+    assert {m["model"] for m in found["models"]} >= {"fast", "balanced"} and found["models"][0]["commit"]
 
 
 def test_condition_classifier_file_names_its_features():

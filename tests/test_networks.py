@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from engine_build.export import example_inputs, export_onnx, max_abs_diff
-from engine_build.networks import (ECB, LUMA_WEIGHTS, PRESETS, PlainSR, as_y_only, build_generator,
+from vcam_sr.models.networks import (ECB, LUMA_WEIGHTS, PRESETS, PlainSR, as_y_only, build_generator,
                                    fold, warm_start)
 
 LUMA = torch.tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)
@@ -132,7 +132,7 @@ def test_onnx_export_matches_pytorch(preset, tmp_path):
 
 
 def test_export_handles_compile_and_ddp_prefixes(tmp_path):
-    from engine_build.networks import load_checkpoint
+    from vcam_sr.models.networks import load_checkpoint
 
     model = randomise(build_generator("fast"))
     state = {f"_orig_mod.{k}": v for k, v in model.state_dict().items()}
@@ -145,7 +145,7 @@ def test_export_handles_compile_and_ddp_prefixes(tmp_path):
 
 def test_a_checkpoint_that_needs_code_to_load_is_refused(tmp_path):
     """User .pt files load with weights_only=True: a pickle that would run code is an error."""
-    from engine_build.networks import load_checkpoint
+    from vcam_sr.models.networks import load_checkpoint
 
     class Payload:
         def __reduce__(self):

@@ -155,7 +155,7 @@ def test_a_ctrl_c_just_before_the_controller_starts_still_stops_the_run(tmp_path
     as it is): before the fix, start() cleared the stop and the whole file was written, exit 0."""
     out = tmp_path / "o.mp4"
     code = ("import os, signal, sys\n"
-            "from vcam_sr import cli, service\n"
+            "from vcam_sr import cli, controller as service\n"
             "start = service.Controller.start\n"
             "def signalled(self, wait=False):\n"
             "    os.kill(os.getpid(), signal.SIGINT)\n"

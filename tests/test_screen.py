@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, assert_clean_error, run_cli
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 from vcam_sr.sources import open_source
 
 

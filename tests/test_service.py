@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REPO, assert_clean_error, real_frames, run_cli, write_video
 from vcam_sr.config import load_config
-from vcam_sr.service import Controller
+from vcam_sr.controller import Controller
 
 
 def wait_for(condition, seconds=20.0):
@@ -90,8 +90,8 @@ def test_autostart_writes_and_removes_the_login_entry(tmp_path):
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the XDG entry is Linux's")
 def test_autostart_status_reads_a_hidden_entry_as_off_and_a_bad_config_home_is_a_sentence(tmp_path, monkeypatch):
-    from engine_build.errors import VcamError
-    from vcam_sr import autostart
+    from vcam_sr.errors import VcamError
+    from vcam_sr.commands import autostart
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     autostart.set_enabled(True)
@@ -107,7 +107,7 @@ def test_autostart_status_reads_a_hidden_entry_as_off_and_a_bad_config_home_is_a
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the XDG entry is Linux's")
 def test_the_login_entry_quotes_a_python_path_with_a_space():
-    from vcam_sr.autostart import entry_text
+    from vcam_sr.commands.autostart import entry_text
 
     command = ["/home/ann/my venv/bin/python", "-m", "vcam_sr.cli", "tray"]
     exec_line = next(line for line in entry_text(command).splitlines() if line.startswith("Exec="))
@@ -118,8 +118,8 @@ def test_doctor_names_each_problem_with_its_fix():
     proc = run_cli("doctor", timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for part in ("Cameras:", "Virtual cameras:", "onnxruntime execution providers", "| fast-clean |",
-                 "auto here", "noisy or compressed input:"):
+    for part in ("Cameras:", "Virtual cameras:", "onnxruntime execution providers", "fast-clean",
+                 "--model auto at 640x360", "noisy or compressed input:", "TensorRT: "):
         assert part in out, out
     if "virtual cameras: none" in out:  # as on these machines
         assert "sudo modprobe v4l2loopback devices=1 exclusive_caps=1" in out

@@ -21,10 +21,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 from vcam_sr import settings  # noqa: E402
-from vcam_sr.tray import build_config  # noqa: E402
-from vcam_sr.tray.devices import cameras, virtual_camera_found  # noqa: E402
-from vcam_sr.tray.menu import Tray  # noqa: E402
-from vcam_sr.tray.windows import TextDialog  # noqa: E402
+from vcam_sr.apps.tray import build_config  # noqa: E402
+from vcam_sr.apps.tray.devices import cameras, virtual_camera_found  # noqa: E402
+from vcam_sr.apps.tray.menu import Tray  # noqa: E402
+from vcam_sr.apps.tray.windows import TextDialog  # noqa: E402
 
 FAST = {"backend": "bicubic", "camera.width": 96, "camera.height": 64}  # bicubic: the menu, not a model, is tested
 

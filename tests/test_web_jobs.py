@@ -10,7 +10,7 @@ import pytest
 
 from test_upscale import clip_with_sound
 from web_helpers import TIMEOUT, assert_json_refusal, bicubic, png_bytes, serve  # noqa: F401
-from vcam_sr.jobs import JobQueue
+from vcam_sr.convert.jobs import JobQueue
 from vcam_sr.upscalers.bicubic import BicubicUpscaler
 
 

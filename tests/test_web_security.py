@@ -184,8 +184,8 @@ def test_a_wrong_or_non_ascii_token_is_a_json_401(lan, given):
 
 def test_the_token_rules_hold_in_the_app_itself(tmp_path):
     """The same rules without a LAN address (CI): the app, called with a remote address."""
-    from vcam_sr.jobs import JobQueue
-    from vcam_sr.web import create_app
+    from vcam_sr.convert.jobs import JobQueue
+    from vcam_sr.apps.web import create_app
     from web_helpers import bicubic
 
     queue = JobQueue(tmp_path / "jobs", bicubic)

@@ -15,8 +15,8 @@ import requests
 
 from conftest import REPO
 from web_helpers import TIMEOUT, assert_json_refusal, bicubic
-from vcam_sr.jobs import JobQueue
-from vcam_sr.web import WebServer, create_app
+from vcam_sr.convert.jobs import JobQueue
+from vcam_sr.apps.web import WebServer, create_app
 
 INSIDE = os.environ.get("VCAM_SR_TEST_MOUNTS")
 

@@ -16,11 +16,11 @@ from PIL import Image
 
 from conftest import real_frames
 from vcam_sr.config import load_config
-from vcam_sr.jobs import JobQueue
-from vcam_sr.service import Controller
+from vcam_sr.convert.jobs import JobQueue
+from vcam_sr.controller import Controller
 from vcam_sr.sinks.preview import PreviewSink
 from vcam_sr.upscalers import create_upscaler
-from vcam_sr.web import WebServer, create_app
+from vcam_sr.apps.web import WebServer, create_app
 
 CHROMIUM = "/usr/bin/chromium"
 TIMEOUT = 30

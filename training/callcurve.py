@@ -36,9 +36,9 @@ from scipy.interpolate import PchipInterpolator
 from skimage.metrics import peak_signal_noise_ratio
 from tqdm import tqdm
 
-from engine_build.atomic import atomic_path, check_output
-from engine_build.contract import SCALE
-from engine_build.errors import VcamError
+from vcam_sr.atomic import atomic_path, check_output
+from vcam_sr.contract import SCALE
+from vcam_sr.errors import VcamError
 from training.clips import CONDITIONS, degrade_clip, find_clips, read_clip
 from training.codecs import CAMERA_SPACE, CODECS, round_trip
 from training.metrics import luma

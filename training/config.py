@@ -8,7 +8,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from engine_build.networks import PRESETS
+from vcam_sr.models.networks import PRESETS
 from training.degradations import parse_mix
 from vcam_sr.config import yaml_problem
 

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from engine_build.networks import LUMA_WEIGHTS
+from vcam_sr.models.networks import LUMA_WEIGHTS
 from training.degradations import degrade, parse_mix
-from vcam_sr.condition import condition_vector
+from vcam_sr.upscalers.condition import condition_vector
 from vcam_sr.media.colour import to_rgb
 from vcam_sr.media.frames import from_av
 

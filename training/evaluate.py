@@ -26,8 +26,8 @@ from tqdm import tqdm
 from training.clips import CONDITIONS, ClipSet, clip_markdown
 from training.data import load_val_set
 from training.metrics import crop_hr, psnr_ssim
-from engine_build.atomic import atomic_path
-from engine_build.errors import VcamError
+from vcam_sr.atomic import atomic_path
+from vcam_sr.errors import VcamError
 from vcam_sr.upscalers.base import time_calls
 from vcam_sr.upscalers.onnxruntime import OnnxRuntimeUpscaler
 from vcam_sr.upscalers.opencv_dnn import OpenCVDnnUpscaler, find_peer_models
@@ -206,7 +206,7 @@ def main(argv=None) -> int:
         for path in peers:
             methods[f"opencv {path.stem}"] = OpenCVDnnUpscaler(path).upscale
         for path in args.checkpoint:
-            from engine_build.networks import load_checkpoint
+            from vcam_sr.models.networks import load_checkpoint
 
             model, ckpt = load_checkpoint(path)
             methods[f"{Path(path).name} ({ckpt['preset']}, torch)"] = torch_upscaler(model)

@@ -27,9 +27,9 @@ from training.data import downscaled, load_hr_pool
 from training.degradations import PROFILES, degrade
 from training.evaluate import Upscale, onnx_upscaler
 from training.metrics import psnr_ssim
-from vcam_sr import condition
-from engine_build.atomic import atomic_path
-from engine_build.errors import VcamError
+from vcam_sr.upscalers import condition
+from vcam_sr.atomic import atomic_path
+from vcam_sr.errors import VcamError
 
 
 def sample_crops(pool, count: int, rng) -> list[tuple[np.ndarray, np.ndarray, int]]:

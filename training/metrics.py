@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from engine_build.contract import SCALE
+from vcam_sr.contract import SCALE
 
 
 def luma(rgb_u8: np.ndarray) -> np.ndarray:

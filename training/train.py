@@ -25,8 +25,8 @@ import torch.nn as nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from engine_build.atomic import atomic_path
-from engine_build.networks import build_generator, generator_from_checkpoint, preset_args, warm_start
+from vcam_sr.atomic import atomic_path
+from vcam_sr.models.networks import build_generator, generator_from_checkpoint, preset_args, warm_start
 from training.clips import ClipSet
 from training.config import TrainConfig, load_config
 from training.data import CropBank, PatchSampler, load_hr_pool, load_val_set

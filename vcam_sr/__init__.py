@@ -13,8 +13,8 @@ import importlib
 __version__ = "0.1.0"
 # name -> module: imported on first use, so `vcam-sr` (and a Ctrl-C during its start-up) does
 # not pay for OpenCV, PyAV and ONNX Runtime before it knows what it will run.
-_API = {"Config": "vcam_sr.config", "load_config": "vcam_sr.config", "VcamError": "engine_build.errors",
-        "Pipeline": "vcam_sr.pipeline", "build_pipeline": "vcam_sr.app",
+_API = {"Config": "vcam_sr.config", "load_config": "vcam_sr.config", "VcamError": "vcam_sr.errors",
+        "Pipeline": "vcam_sr.pipeline", "build_pipeline": "vcam_sr.controller",
         "open_sink": "vcam_sr.sinks", "open_source": "vcam_sr.sources",
         "create_upscaler": "vcam_sr.upscalers"}
 __all__ = sorted(_API)

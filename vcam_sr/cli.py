@@ -1,89 +1,15 @@
-"""`vcam-sr`: a thin command line over the vcam_sr API.
-
-    vcam-sr --source 0                       camera 0 -> 2x -> virtual camera
-    vcam-sr --source test --sink window      built-in test pattern, preview window
-    vcam-sr upscale talk.mp4                 a whole video (sound kept) or image -> talk_2x.mp4
-    vcam-sr web                              a local page: upload, compare, download, live view
-    vcam-sr tray                             the system-tray app (pip install 'vcam-sr[tray]')
-    vcam-sr doctor                           why the camera does not show up in a call app
-    vcam-sr models                           the shipped models, and which one auto picks here
-    vcam-sr bench                            speed of every backend on this machine
-    vcam-sr build-engine --flavour rtx       TensorRT engine for NVIDIA GPUs
-"""
+"""`vcam-sr`: the command line. `vcam-sr --source ...` runs live (vcam_sr/commands/live.py);
+`vcam-sr COMMAND ...` runs one of vcam_sr/commands (or the tray and web apps), each imported
+only when asked for, so a Ctrl-C during start-up is cheap and nothing unused is loaded."""
 from __future__ import annotations
 
-import argparse
 import importlib
 import logging
 import signal
 import sys
 
-from engine_build.errors import VcamError
-
-EPILOG = """sources: a camera index (0, 1, ...), 'test' (moving test pattern), 'screen' or
-'screen:X,Y,W,H' (what you see, e.g. the call you receive), a video file or a stream URL.
-sinks (repeat --sink for several): virtualcam, window, file:PATH.mp4, null.
-Options not given here come from --config (see config.yaml for every key), then the defaults.
-Other commands: 'vcam-sr upscale', 'web', 'tray', 'doctor', 'models', 'bench', 'build-engine',
-'autostart' (each with --help)."""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    examples = __doc__.split("\n\n", 1)[1]
-    ap = argparse.ArgumentParser(
-        prog="vcam-sr", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Real-time 2x super-resolution: camera (or video, stream, test pattern) -> "
-                    "trained generator -> virtual camera, preview window or file.",
-        epilog="examples:\n" + examples + "\n" + EPILOG)
-    ap.add_argument("--config", help="YAML file of options (see config.yaml)")
-    ap.add_argument("-s", "--source", help="camera index, 'test', 'screen' or 'screen:X,Y,W,H', video "
-                                           "file or stream URL (default 0)")
-    ap.add_argument("--width", type=int, dest="camera.width", metavar="W", help="camera / test width to ask for (640)")
-    ap.add_argument("--height", type=int, dest="camera.height", metavar="H", help="camera / test height (360)")
-    ap.add_argument("--fps", type=float, dest="camera.fps", metavar="FPS", help="camera / test frame rate (30)")
-    ap.add_argument("--no-mjpg", action="store_false", dest="camera.mjpg", default=None,
-                    help="do not ask the camera for MJPG")
-    ap.add_argument("--loop", action="store_true", default=None, help="loop a video file")
-    ap.add_argument("--no-reconnect", action="store_false", dest="reconnect", default=None,
-                    help="end the run when a camera or stream drops, instead of showing a "
-                         "'reconnecting' slate and retrying every second")
-    ap.add_argument("--degrade", type=float,
-                    help="downscale the source by this factor first, e.g. 0.5, to simulate a poor link")
-    ap.add_argument("--degrade-jpeg", type=int, dest="degrade_jpeg", metavar="QUALITY",
-                    help="also JPEG-compress the source at this quality (1-100)")
-    ap.add_argument("-b", "--backend", help="auto (default), tensorrt, onnxruntime, torch or bicubic")
-    ap.add_argument("-m", "--model", help="auto (default: clean input -> fast-clean, noisy or compressed "
-                    "-> the deepest robust model that keeps up), fast (robust, CPU), balanced "
-                    "(robust, deeper: 4+ cores), fast-clean (clean input only), or a model file")
-    ap.add_argument("--threads", type=int, help="inference threads; 0 = all physical cores")
-    ap.add_argument("--sink", action="append", dest="sinks",
-                    help="where frames go: virtualcam (default), window, file:PATH, null")
-    ap.add_argument("--virtualcam-backend", dest="virtualcam.backend", metavar="NAME",
-                    help="pyvirtualcam backend: v4l2loopback, obs, unitycapture")
-    ap.add_argument("--virtualcam-device", dest="virtualcam.device", metavar="DEVICE", help="e.g. /dev/video10")
-    ap.add_argument("--side-by-side", action="store_true", dest="window.side_by_side", default=None,
-                    help="window sink shows source | upscaled")
-    ap.add_argument("--max-fps", type=float, dest="max_fps", help="cap the output frame rate")
-    ap.add_argument("--frames", type=int, help="stop after this many output frames")
-    ap.add_argument("--no-realtime", action="store_false", dest="realtime",
-                    help="process every frame of a file, as fast as possible (no pacing, no drops)")
-    ap.add_argument("--overwrite", action="store_true", default=None,
-                    help="let a file sink replace an existing file (never the input)")
-    ap.add_argument("--keep-partial", action="store_true", dest="keep_partial", default=None,
-                    help="keep an interrupted conversion as NAME.partial.mp4 instead of removing it")
-    ap.add_argument("--stats", action="store_true", default=None,
-                    help="print fps, model ms, latency and drops every second")
-    ap.add_argument("--log-level", dest="log_level", help="debug, info (default), warning, error")
-    return ap
-
-
-SUBCOMMANDS = {"models": "vcam_sr.models_command", "bench": "vcam_sr.bench",
-               "build-engine": "vcam_sr.build_engine_command", "autostart": "vcam_sr.autostart",
-               "tray": "vcam_sr.tray", "doctor": "vcam_sr.doctor", "upscale": "vcam_sr.upscale_command",
-               "web": "vcam_sr.web"}
-# Ctrl-C, kill, and a closed terminal: each stops the run cleanly with the shell's exit code.
-STOP_SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)] + (
-    [(signal.SIGHUP, 129)] if hasattr(signal, "SIGHUP") else [])
+from vcam_sr.commands import COMMANDS, LOG_LEVELS, STOP_SIGNALS, StartupInterrupted
+from vcam_sr.errors import VcamError
 
 
 def interrupt(stopped_by: list[int], code: int) -> None:
@@ -92,65 +18,36 @@ def interrupt(stopped_by: list[int], code: int) -> None:
     raise KeyboardInterrupt
 
 
-class StartupInterrupted(Exception):
-    """Ctrl-C or SIGTERM arrived while modules, models or devices were loading."""
-
-
-def run(argv: list[str], stopped_by: list[int]) -> int:
-    """The live or file pipeline, through the same Controller as the tray and the web page.
-    `stopped_by` collects the exit codes of the signals that arrived (130 Ctrl-C, 143 SIGTERM).
-    Loading happens in the controller's thread, which a signal never interrupts: a stop asked
-    meanwhile calls the run off once loaded, so no import or device open is cut in half."""
-    from vcam_sr.config import load_config
-    from vcam_sr.service import ERROR, Controller
-
-    args = vars(build_parser().parse_args(argv))
-    config_path, realtime = args.pop("config"), args.pop("realtime")
-    cfg = load_config(config_path, {k: v for k, v in args.items() if v is not None})
-    logging.getLogger().setLevel(cfg.log_level.upper())
-    controller = Controller(cfg, realtime=realtime, log_errors=False)
-    for sig, code in STOP_SIGNALS:  # loading happens in the controller's thread: stopping is safe
-        signal.signal(sig, lambda *_, code=code: (stopped_by.append(code), controller.request_stop()))
-    if stopped_by:
-        raise StartupInterrupted
-    controller.start()
-    if stopped_by:  # a signal between the check above and start() must still stop it
-        controller.request_stop()
-    controller.wait()
-    if controller.state == ERROR:
-        raise VcamError(controller.error)
-    pipeline = controller.last_run
-    if pipeline is None:  # called off while loading
-        raise StartupInterrupted
-    log = logging.getLogger("vcam_sr")
-    if not realtime and not pipeline.finished:
-        total = pipeline.max_frames or pipeline.source.frame_count
-        print(f"vcam-sr: error: interrupted after {pipeline.stats.frames}"
-              f"{f' of {total}' if total else ''} frames; the conversion did not finish",
-              file=sys.stderr)
-        return stopped_by[0] if stopped_by else 1
-    if not realtime and pipeline.stats.frames == 0:
-        raise VcamError(f"no frame of {cfg.source} could be decoded, so nothing was written; "
-                        "check that the file plays")
-    return 0
+def leading_log_level(argv: list[str]) -> tuple[list[str], str | None]:
+    """`vcam-sr --log-level debug upscale ...`: the level given before a command, and the rest."""
+    if argv[:1] == ["--log-level"] and len(argv) > 2 and argv[1] in LOG_LEVELS and argv[2] in COMMANDS:
+        return argv[2:], argv[1]
+    if argv[:1] and argv[0].startswith("--log-level=") and len(argv) > 1 and argv[1] in COMMANDS:
+        return argv[1:], argv[0].split("=", 1)[1]
+    return argv, None
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    argv, level = leading_log_level(argv)
+    if level:
+        logging.getLogger().setLevel(level.upper())
     stopped_by: list[int] = []
     for sig, code in STOP_SIGNALS:  # during start-up: note them, act once loaded
         signal.signal(sig, lambda *_, code=code: stopped_by.append(code))
     try:
-        if argv[:1] and argv[0] in SUBCOMMANDS:
-            command = importlib.import_module(SUBCOMMANDS[argv[0]]).main
+        if argv[:1] and argv[0] in COMMANDS:
+            command = importlib.import_module(COMMANDS[argv[0]][0]).main
             if stopped_by:
                 raise StartupInterrupted
             for sig, code in STOP_SIGNALS:  # a subcommand cleans up as it unwinds, then exits
                 signal.signal(sig, lambda *_, code=code: interrupt(stopped_by, code))
             result = command(argv[1:])
             return stopped_by[-1] if stopped_by and result == 130 else result
+        from vcam_sr.commands.live import run
+
         return run(argv, stopped_by)
     except VcamError as exc:
         print(f"vcam-sr: error: {exc}", file=sys.stderr)
@@ -160,7 +57,6 @@ def main(argv: list[str] | None = None) -> int:
         return stopped_by[0]
     except KeyboardInterrupt:
         return stopped_by[-1] if stopped_by else 130
-
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from typing import Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 
 
 WIDTHS, HEIGHTS = (16, 7680), (16, 4320)  # frame sizes accepted anywhere

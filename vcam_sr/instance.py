@@ -11,7 +11,7 @@ from pathlib import Path
 
 from platformdirs import user_runtime_dir
 
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 
 
 def lock_dir() -> Path:

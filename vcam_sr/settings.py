@@ -10,7 +10,7 @@ from pathlib import Path
 
 from platformdirs import user_config_dir
 
-from engine_build.atomic import atomic_path
+from vcam_sr.atomic import atomic_path
 
 log = logging.getLogger("vcam_sr.settings")
 KINDS = {"source": (int, str), "model": str, "output": str, "camera": str, "poor_link": bool}

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 
 TYPES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 MAX_PIXELS = 50_000_000  # 50 megapixels in (200 out): past this an image is refused, not decoded

@@ -15,7 +15,7 @@ from typing import Iterator
 import av
 import numpy as np
 
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 from vcam_sr.media.colour import ColourSpace, YuvPicture, rgb_to_yuv, yuv_to_rgb_float
 from vcam_sr.media.frames import AV_RANGE_FULL, AV_RANGE_LIMITED, MATRIX_AV, from_av, planar_format, to_av
 from vcam_sr.media.geometry import fit

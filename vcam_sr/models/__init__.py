@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 
 MODEL_DIR = Path(__file__).resolve().parent
 RUNGS = ("fast", "balanced", "quality")  # the speed ladder, cheapest first

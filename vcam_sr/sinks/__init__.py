@@ -1,7 +1,7 @@
 """Frame sinks: virtualcam, window, file:PATH, null. Several can run at once."""
 from __future__ import annotations
 
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 from vcam_sr.locations import local_file
 from vcam_sr.sinks.base import Sink
 from vcam_sr.sinks.null import NullSink

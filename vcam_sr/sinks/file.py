@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine_build.atomic import AtomicOutput, check_output, free_name
-from engine_build.errors import VcamError
+from vcam_sr.atomic import AtomicOutput, check_output, free_name
+from vcam_sr.errors import VcamError
 from vcam_sr.media.colour import YuvPicture
 from vcam_sr.media.video import CONTAINERS, VideoWriter
 from vcam_sr.sinks.base import Sink

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 from vcam_sr.instance import InstanceLock
 from vcam_sr.media.colour import ColourSpace, YuvPicture, rgb_to_yuv, yuv_to_rgb_float
 from vcam_sr.sinks.base import Sink

@@ -7,7 +7,7 @@ import sys
 import cv2
 import numpy as np
 
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 from vcam_sr.media.colour import to_rgb
 from vcam_sr.sinks.base import Sink
 

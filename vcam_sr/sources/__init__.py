@@ -3,7 +3,7 @@ time, cameras and streams are wrapped so that a dropout shows a slate and reconn
 ending the run (resilient.py)."""
 from __future__ import annotations
 
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 from vcam_sr.sources.base import Source
 from vcam_sr.sources.degrade import DegradedSource
 from vcam_sr.sources.test_pattern import TestPatternSource

@@ -7,7 +7,7 @@ import sys
 import cv2
 import numpy as np
 
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 from vcam_sr.instance import InstanceLock
 from vcam_sr.sources.base import Source
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 from vcam_sr.sources.base import Pacer, Source
 
 

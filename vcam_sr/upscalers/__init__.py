@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 from vcam_sr.models import AUTO, resolve_model, shipped
 from vcam_sr.upscalers.base import Upscaler, check_contract
 from vcam_sr.upscalers.bicubic import BicubicUpscaler
@@ -73,7 +73,7 @@ def tensorrt_ready() -> bool:
     """A TensorRT flavour is installed and cuda-python sees a GPU."""
     if not nvidia_driver_present() or not any(importlib.util.find_spec(m) for m in ("tensorrt", "tensorrt_rtx")):
         return False
-    from engine_build.build import gpu_target
+    from vcam_sr.engines.build import gpu_target
 
     return gpu_target() is not None
 

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from vcam_sr import condition
+from vcam_sr.upscalers import condition
 from vcam_sr.models import ModelInfo
 from vcam_sr.upscalers.base import Upscaler, time_calls
 
@@ -67,7 +67,8 @@ class AutoUpscaler(Upscaler):
         self.variant = "robust" if estimate.degraded else "clean"
         if self.variant not in self.ladders:
             self.variant = next(iter(self.ladders))
-        self._choose_rung(sample[0], f"{len(sample)} frames sampled: {estimate}")
+        self._choose_rung(sample[0], f"{len(sample)} frames sampled, {estimate.kind}",
+                          f"measured {estimate.measured}")
         self.decided = True
 
     def upscale_y(self, y: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
@@ -113,7 +114,7 @@ class AutoUpscaler(Upscaler):
             wanted = next(iter(self.ladders))
         if wanted != self.variant or y.shape != self.shape:
             self.variant = wanted
-            self._choose_rung(y, f"input {estimate}")
+            self._choose_rung(y, f"input {estimate.kind}", f"measured {estimate.measured}")
 
     def pick(self, y: np.ndarray, variant: str) -> tuple[ModelInfo, dict[str, float]]:
         """The deepest model of `variant` whose time on this frame size fits the budget with
@@ -127,13 +128,13 @@ class AutoUpscaler(Upscaler):
                 return model, times
         return ladder[0], times
 
-    def _choose_rung(self, y: np.ndarray, why: str) -> None:
+    def _choose_rung(self, y: np.ndarray, why: str, detail: str = "") -> None:
         self.shape = y.shape
         chosen, times = self.pick(y, self.variant)
         others = ", ".join(f"{n} {ms:.0f} ms" for n, ms in times.items() if n != chosen.name)
         self._switch(chosen, f"{times[chosen.name]:.0f} ms of a {self.budget_ms:.0f} ms budget at "
                              f"{y.shape[1]}x{y.shape[0]}" + (f" ({others})" if others else "")
-                             + f"; {why}")
+                             + f"; {why}", detail)
 
     def _watch_speed(self, ms: float, now: float) -> None:
         """Step down when 80% of the model's calls in the last SLOW_FOR seconds were over budget
@@ -159,11 +160,13 @@ class AutoUpscaler(Upscaler):
         self._switch(cheaper[-1], f"stepped down: {self.current.name} took {typical:.0f} ms of a "
                                   f"{self.budget_ms:.0f} ms budget for {self.SLOW_FOR:g} s")
 
-    def _switch(self, model: ModelInfo, why: str) -> None:
+    def _switch(self, model: ModelInfo, why: str, detail: str = "") -> None:
+        """One short line at info; what was measured and the backend's details at debug."""
         self._load(model)
         if self.current is None or model.name != self.current.name:
-            log.info("model %s (%s): %s [%s]", model.name, model.variant, why,
-                     self.loaded[model.name].describe())
+            log.info("model %s (%s): %s", model.name, model.variant, why)
+            log.debug("model %s: %s%s", model.name, f"{detail}; " if detail else "",
+                      self.loaded[model.name].describe())
         self.current = model
         self.recent.clear()
 

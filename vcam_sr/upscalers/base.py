@@ -8,9 +8,9 @@ from abc import ABC, abstractmethod
 import cv2
 import numpy as np
 
-from engine_build.contract import SCALE
-from engine_build.errors import VcamError
-from vcam_sr.condition import ConditionTracker
+from vcam_sr.contract import SCALE
+from vcam_sr.errors import VcamError
+from vcam_sr.upscalers.condition import ConditionTracker
 from vcam_sr.media.colour import YuvPicture, luma, luma_codes, normalized_luma
 
 

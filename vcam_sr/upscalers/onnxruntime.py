@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from engine_build.errors import VcamError
-from engine_build.contract import CONDITION
-from vcam_sr.condition import FEATURES, condition_vector
+from vcam_sr.errors import VcamError
+from vcam_sr.contract import CONDITION
+from vcam_sr.upscalers.condition import FEATURES, condition_vector
 from vcam_sr.upscalers.base import Upscaler, to_model_input
 
 

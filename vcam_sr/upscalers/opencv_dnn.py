@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 from vcam_sr.media.colour import luma
 from vcam_sr.upscalers.base import SCALE, Upscaler
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine_build.contract import CONDITION
-from engine_build.errors import VcamError
-from vcam_sr.condition import condition_vector
+from vcam_sr.contract import CONDITION
+from vcam_sr.errors import VcamError
+from vcam_sr.upscalers.condition import condition_vector
 from vcam_sr.upscalers.base import Upscaler, to_model_input
 
 log = logging.getLogger("vcam_sr.openvino")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine_build.contract import CONDITION, INPUT, OUTPUT
-from engine_build.errors import VcamError
-from vcam_sr.condition import FEATURES, condition_vector
+from vcam_sr.contract import CONDITION, INPUT, OUTPUT
+from vcam_sr.errors import VcamError
+from vcam_sr.upscalers.condition import FEATURES, condition_vector
 from vcam_sr.upscalers.base import SCALE, Upscaler
 
 log = logging.getLogger("vcam_sr.tensorrt")
@@ -116,7 +116,7 @@ def load_tensorrt(model_onnx: Path, size: tuple[int, int] | None = None,
                   flavour: str = "auto") -> TensorRTUpscaler:
     """Load a cached engine whose profile covers the live `size` (w, h), or build one around
     it on first use (logged); rebuild once if it will not load."""
-    from engine_build.build import build_engine, default_profile, engine_for, import_flavour
+    from vcam_sr.engines.build import build_engine, default_profile, engine_for, import_flavour
 
     _, trt = import_flavour(flavour)
     path = engine_for(model_onnx, flavour, size)

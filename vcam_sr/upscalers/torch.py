@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine_build.networks import fold, load_checkpoint
-from engine_build.errors import VcamError
-from vcam_sr.condition import FEATURES, condition_vector
+from vcam_sr.models.networks import fold, load_checkpoint
+from vcam_sr.errors import VcamError
+from vcam_sr.upscalers.condition import FEATURES, condition_vector
 from vcam_sr.upscalers.base import Upscaler
 
 

@@ -10,8 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine_build.atomic import atomic_path
-from engine_build.errors import VcamError
+from vcam_sr.commands import apply_log_level, parser
+from vcam_sr.atomic import atomic_path
+from vcam_sr.errors import VcamError
 
 COMMAND = [sys.executable, "-m", "vcam_sr.cli", "tray"]
 
@@ -81,9 +82,12 @@ def enabled() -> bool:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="vcam-sr autostart", description=__doc__)
+    ap = parser("autostart", "Start the vcam-sr tray icon when you log in (on), stop doing so "
+                             "(off), or say whether it will (status): an XDG autostart entry on "
+                             "Linux, a script in the Startup folder on Windows, a LaunchAgent on macOS.")
     ap.add_argument("action", choices=["on", "off", "status"])
     args = ap.parse_args(argv)
+    apply_log_level(args)
     if args.action != "status":
         set_enabled(args.action == "on")
     path = entry_path()

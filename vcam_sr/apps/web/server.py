@@ -16,9 +16,10 @@ import tempfile
 import threading
 from pathlib import Path
 
-from engine_build.errors import VcamError
+from vcam_sr.commands import apply_log_level, parser
+from vcam_sr.errors import VcamError
 
-log = logging.getLogger("vcam_sr.web")
+log = logging.getLogger("vcam_sr.apps.web")
 API_THREADS = 6  # besides one per allowed Live viewer
 
 
@@ -139,10 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     from vcam_sr.config import bounded_int
     from vcam_sr.media.images import MAX_PIXELS
 
-    ap = argparse.ArgumentParser(prog="vcam-sr web", description=(
-        "A page in your browser: upload a video or image, follow your jobs, compare before and "
-        "after, download the 2x result; with --source, watch a camera before and after live. "
-        "It answers on this machine only, unless --host names another address."))
+    ap = parser("web", "A page in your browser: upload a video or image, follow your jobs, compare "
+                       "before and after, download the 2x result; with --source, watch a camera "
+                       "before and after live. It answers on this machine only, unless --host names "
+                       "another address.", models=("backend", "model"))
     ap.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1; "
                                                         "anything else requires the page's token)")
     ap.add_argument("--port", type=bounded_int(0, 65535), default=8300, help="port (default 8300; 0 = any free one)")
@@ -157,25 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--jobs-dir", type=Path, default=Path(user_data_dir("vcam-sr")) / "jobs", metavar="FOLDER",
                     help="where uploads, results and the queue are kept")
     ap.add_argument("--source", help="a live source for the Live tab (camera index, test, screen, ...)")
-    ap.add_argument("-m", "--model", default="auto", help="model for uploads and live (default auto)")
-    ap.add_argument("-b", "--backend", default="auto", help="inference backend (default auto)")
     return ap
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    apply_log_level(args)
     try:
         import flask  # noqa: F401
         import waitress  # noqa: F401
     except ImportError:
         raise VcamError("the web page needs Flask and waitress; run pip install 'vcam-sr[web]'") from None
     from vcam_sr.config import load_config
-    from vcam_sr.jobs import JobQueue
-    from vcam_sr.service import Controller
+    from vcam_sr.convert.jobs import JobQueue
+    from vcam_sr.controller import Controller
     from vcam_sr.sinks.preview import PreviewSink
     from vcam_sr.upscalers import create_upscaler
-    from vcam_sr.web.app import create_app
-    from vcam_sr.web.security import LOOPBACK_NAMES
+    from vcam_sr.apps.web.app import create_app
+    from vcam_sr.apps.web.security import LOOPBACK_NAMES
 
     if args.jobs_dir.exists() and not args.jobs_dir.is_dir():
         raise VcamError(f"--jobs-dir {args.jobs_dir} is a file; give a folder for the uploads and results")

@@ -1,4 +1,4 @@
-"""The tray icon and its menu, a thin layer over vcam_sr.service.Controller. Every controller
+"""The tray icon and its menu, a thin layer over vcam_sr.controller.Controller. Every controller
 call runs on a worker thread (calls.py); the menu shows 'starting…' and a busy cursor meanwhile,
 and the outcome when the call ends. Choices are remembered (vcam_sr.settings)."""
 from __future__ import annotations
@@ -10,18 +10,19 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from engine_build.atomic import free_name
-from vcam_sr import autostart, settings
+from vcam_sr.atomic import free_name
+from vcam_sr import settings
+from vcam_sr.commands import autostart
 from vcam_sr.config import Config
 from vcam_sr.models import shipped
-from vcam_sr.service import ERROR, RUNNING, STARTING, Controller
+from vcam_sr.controller import ERROR, RUNNING, STARTING, Controller
 from vcam_sr.sinks.virtualcam import setup_help
-from vcam_sr.tray import words
-from vcam_sr.tray.calls import Calls
-from vcam_sr.tray.devices import cameras, virtual_camera_found
-from vcam_sr.tray.windows import PreviewFeed, PreviewWindow, TextDialog, message, state_icon
+from vcam_sr.apps.tray import words
+from vcam_sr.apps.tray.calls import Calls
+from vcam_sr.apps.tray.devices import cameras, virtual_camera_found
+from vcam_sr.apps.tray.windows import PreviewFeed, PreviewWindow, TextDialog, message, state_icon
 
-log = logging.getLogger("vcam_sr.tray")
+log = logging.getLogger("vcam_sr.apps.tray")
 COLOURS = {"stopped": "#8a8a8a", STARTING: "#e0a020", RUNNING: "#2fa84f", ERROR: "#d03030"}
 POOR_LINK, GOOD_LINK = {"degrade": 0.5, "degrade_jpeg": 40}, {"degrade": 1.0, "degrade_jpeg": None}
 CAMERA_SIZES = ["1920x1080", "1280x720", "960x540", "640x360", "320x180"]
@@ -222,7 +223,7 @@ class Tray(QtCore.QObject):
         self.refresh()
 
     def show_doctor(self) -> None:
-        from vcam_sr.doctor import report
+        from vcam_sr.commands.doctor import report
 
         self.side_calls.run("doctor", report)
         self._busy_cursor()

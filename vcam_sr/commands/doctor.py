@@ -14,8 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vcam_sr.commands import apply_log_level, parser
 from vcam_sr.sinks.virtualcam import setup_help, video_devices
-from vcam_sr.upscalers import nvidia_driver_present, ort_providers, tensorrt_ready
+from vcam_sr.upscalers import nvidia_driver_present, openvino_devices, ort_providers, tensorrt_ready
 
 V4L2LOOPBACK = Path("/sys/module/v4l2loopback/parameters")
 
@@ -84,11 +85,30 @@ def virtual_camera_lines() -> tuple[list[str], list[str]]:
     return lines, problems
 
 
+def tensorrt_words() -> str:
+    """Whether TensorRT can run here, and if not, the first thing missing."""
+    if tensorrt_ready():
+        return "ready"
+    if not nvidia_driver_present():
+        return "not used: no NVIDIA driver here (it is for NVIDIA GPUs)"
+    if not any(importlib.util.find_spec(m) for m in ("tensorrt", "tensorrt_rtx")):
+        return "not installed: pip install 'vcam-sr[trt]'"
+    if importlib.util.find_spec("cuda") is None:
+        return "cuda-python is missing: pip install 'vcam-sr[trt]'"
+    return "installed, but no CUDA GPU answers (check nvidia-smi)"
+
+
 def backend_lines() -> tuple[list[str], list[str]]:
     lines = [f"onnxruntime execution providers: {', '.join(ort_providers()) or 'none installed'}",
-             f"TensorRT: {'ready' if tensorrt_ready() else 'not ready'}",
+             f"OpenVINO devices: {', '.join(openvino_devices()) or 'not installed (pip install vcam-sr[openvino])'}",
+             f"TensorRT: {tensorrt_words()}",
              f"PyTorch: {'installed' if importlib.util.find_spec('torch') else 'not installed'}"]
     problems = []
+    missing = [name for name, module in (("Pillow", "PIL"), ("PyAV", "av"), ("OpenCV", "cv2"))
+               if importlib.util.find_spec(module) is None]
+    if missing:
+        problems.append(f"{', '.join(missing)} missing, so files cannot be read or written: "
+                        "reinstall vcam-sr (pip install --force-reinstall vcam-sr)")
     if not ort_providers():
         problems.append("onnxruntime is missing, so only bicubic can run: pip install onnxruntime")
     if nvidia_driver_present() and not tensorrt_ready():
@@ -101,7 +121,7 @@ def backend_lines() -> tuple[list[str], list[str]]:
 def report() -> str:
     """The whole report as text (the command prints it; the tray shows it)."""
     from vcam_sr.models import shipped
-    from vcam_sr.models_command import auto_choice, model_table
+    from vcam_sr.commands.models import auto_choice, model_table
 
     out, problems = [], []
     for title, check in (("Cameras", camera_lines), ("Virtual cameras", virtual_camera_lines),
@@ -116,9 +136,10 @@ def report() -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="vcam-sr doctor", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.parse_args(argv)
+    ap = parser("doctor", "What to run when the virtual camera does not show up in Zoom, Meet or "
+                          "Teams: the cameras and virtual cameras found (and which programs hold "
+                          "them), the inference backends and models, and each problem with its fix.")
+    apply_log_level(ap.parse_args(argv))
     logging.getLogger("vcam_sr").setLevel(logging.WARNING)
     print(report())
     return 0

@@ -1,7 +1,7 @@
 """The vcam-sr generator family (torch only).
 
 Shared by training/ (which trains them), export.py (which folds and exports them) and the
-runtime's torch backend; it needs nothing but torch. Every net keeps engine_build/contract.py.
+runtime's torch backend; it needs nothing but torch. Every net keeps vcam_sr/contract.py.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine_build.contract import SCALE
+from vcam_sr.contract import SCALE
 
 PHASES = SCALE * SCALE  # sub-pixel channels per colour before PixelShuffle
 

@@ -18,12 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-from engine_build import cache
-from engine_build.atomic import atomic_path
-from engine_build.contract import CONDITION, INPUT, OUTPUT
-from engine_build.errors import VcamError
+from vcam_sr.engines import cache
+from vcam_sr.atomic import atomic_path
+from vcam_sr.contract import CONDITION, INPUT, OUTPUT
+from vcam_sr.errors import VcamError
 
-log = logging.getLogger("engine_build")
+log = logging.getLogger("vcam_sr.engines")
 MODULES = {"rtx": "tensorrt_rtx", "tensorrt": "tensorrt"}
 
 

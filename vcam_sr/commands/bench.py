@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from engine_build.atomic import atomic_path, check_output
-from engine_build.errors import VcamError
+from vcam_sr.commands import apply_log_level, parser
+from vcam_sr.atomic import atomic_path, check_output
+from vcam_sr.errors import VcamError
 from vcam_sr.config import parse_size, thread_count
 from vcam_sr.models import bundled, resolve_model
 from vcam_sr.pipeline import Pipeline
@@ -27,7 +28,7 @@ from vcam_sr.upscalers import openvino_devices, ort_providers, tensorrt_ready, t
 from vcam_sr.upscalers.base import Upscaler, time_calls
 from vcam_sr.upscalers.bicubic import BicubicUpscaler
 
-log = logging.getLogger("vcam_sr.bench")
+log = logging.getLogger("vcam_sr.commands.bench")
 SIZES = ((160, 90), (320, 180), (640, 360))
 BACKENDS = ("tensorrt", "onnxruntime", "openvino", "torch")
 # CPU features that decide which precisions run fast (from /proc/cpuinfo's flags on Linux)
@@ -169,8 +170,11 @@ def machine() -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="vcam-sr bench", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser("bench", "How fast each model is on each backend and precision installed here, "
+                         "beside bicubic (and OpenCV's ready-made models with --peers): model time "
+                         "per frame and whole-pipeline frames per second at each input size. The "
+                         "methods take turns, round by round, so a busy moment hits them alike; "
+                         "compare the ratios.", models=("threads",))
     ap.add_argument("--peers", help="folder of OpenCV dnn_superres models (ESPCN_x2.pb, FSRCNN_x2.pb, ...)")
     ap.add_argument("--sizes", nargs="+", help="input sizes WxH (default: 160x90 320x180 640x360; "
                                                "with --gpu 640x360 960x540)")
@@ -178,7 +182,6 @@ def main(argv=None) -> int:
                     help=f"model backends to include (default: {' '.join(BACKENDS)})")
     ap.add_argument("--gpu", action="store_true",
                     help="GPU backends only, plus their max abs difference from fp32 ONNX Runtime on the CPU")
-    ap.add_argument("--threads", type=thread_count, default=0, help="inference threads; 0 = all physical cores")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     ap.add_argument("--repeats", type=int, default=10, help="model-only calls per round (default 10)")
     ap.add_argument("--frames", type=int, default=20, help="end-to-end frames per round (default 20)")
@@ -186,6 +189,7 @@ def main(argv=None) -> int:
                                   "file unless --overwrite)")
     ap.add_argument("--overwrite", action="store_true", help="let --out replace an existing file")
     args = ap.parse_args(argv)
+    apply_log_level(args)
     sizes = [parse_size(s) for s in args.sizes] if args.sizes else list(GPU_SIZES if args.gpu else SIZES)
     for flag in ("rounds", "repeats", "frames"):
         if getattr(args, flag) < 1:

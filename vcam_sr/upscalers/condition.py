@@ -41,10 +41,17 @@ class Condition:
     def degraded(self) -> bool:
         return self.score > 0
 
+    @property
+    def kind(self) -> str:
+        return "noisy or compressed" if self.degraded else "clean"
+
+    @property
+    def measured(self) -> str:
+        return (f"noise sigma {self.noise_sigma:.2f}, blocking {self.blocking8:.2f} at 8 px, "
+                f"{self.blocking4:.2f} at 4 px, score {self.score:+.1f}")
+
     def __str__(self) -> str:
-        kind = "noisy or compressed" if self.degraded else "clean"
-        return (f"{kind} (noise sigma {self.noise_sigma:.2f}, blocking {self.blocking8:.2f} at 8 px, "
-                f"{self.blocking4:.2f} at 4 px, score {self.score:+.1f})")
+        return f"{self.kind} ({self.measured})"
 
 
 def noise_sigma(y: np.ndarray) -> float:

@@ -9,13 +9,13 @@ uploads.py the checks of an upload's header, live.py the Live stream, server.py 
 the command. Bound to 127.0.0.1 by default; on any other address every request from elsewhere
 needs the token that the page shows on the machine itself.
 """
-from vcam_sr.web.server import WebServer, main
+from vcam_sr.apps.web.server import WebServer, main
 
 
 def create_app(*args, **kwargs):
-    """The Flask app (vcam_sr.web.app.create_app); imported on call, so `vcam-sr web --help`
+    """The Flask app (vcam_sr.apps.web.app.create_app); imported on call, so `vcam-sr web --help`
     and the missing-Flask sentence work without Flask."""
-    from vcam_sr.web.app import create_app as create
+    from vcam_sr.apps.web.app import create_app as create
 
     return create(*args, **kwargs)
 

@@ -1,40 +1,39 @@
-"""`vcam-sr upscale INPUT... [-o OUTPUT]`: videos (sound and subtitles kept) and images at twice
-the size; a folder upscales every video and image in it, skipping what is already done.
-
-    vcam-sr upscale talk.mp4                     -> talk_2x.mp4
-    vcam-sr upscale talk.mp4 -o big.mkv --codec hevc --crf 20
-    vcam-sr upscale photos/ -o photos_2x/        (run it again after an interruption to resume)
-"""
+"""`vcam-sr upscale`: whole videos and images into new files at twice the size."""
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
 from pathlib import Path
 
-from engine_build.errors import VcamError
-from vcam_sr.config import thread_count
-from vcam_sr.upscale import CODECS, kind, plan, upscale_image, upscale_video
+from vcam_sr.errors import VcamError
+from vcam_sr.commands import apply_log_level, parser
+from vcam_sr.convert.files import CODECS, kind, plan, upscale_image, upscale_video
 from vcam_sr.upscalers import create_upscaler
 
 log = logging.getLogger("vcam_sr.upscale")
+DESCRIPTION = """Upscale videos and images to twice their size, into new files beside them (or
+into -o). Videos keep their sound, subtitles, timing and colours; images keep their type. A
+folder upscales every video and image in it and skips what is already done, so running the
+same command again after an interruption carries on where it stopped. Nothing is overwritten
+unless you pass --overwrite, and an unfinished file never appears under its final name."""
+EXAMPLES = """examples:
+  vcam-sr upscale talk.mp4                      -> talk_2x.mp4
+  vcam-sr upscale talk.mp4 -o big.mkv --codec hevc --crf 20
+  vcam-sr upscale photos/ -o photos_2x/         (run it again after an interruption to resume)"""
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="vcam-sr upscale", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser("upscale", DESCRIPTION, models=("backend", "model", "threads"), epilog=EXAMPLES)
     ap.add_argument("inputs", nargs="+", type=Path, help="video or image files, or folders of them")
     ap.add_argument("-o", "--output", type=Path, help="output file (one input) or folder (default: "
                                                        "NAME_2x beside each input)")
     ap.add_argument("--crf", type=int, default=18, choices=range(0, 52), metavar="0-51",
                     help="video quality, lower is better and larger (default 18)")
     ap.add_argument("--codec", default="h264", choices=sorted(CODECS), help="video codec (default h264)")
-    ap.add_argument("-m", "--model", default="auto", help="auto (default), a shipped model or a file")
-    ap.add_argument("-b", "--backend", default="auto", help="auto, onnxruntime, tensorrt, torch, bicubic")
-    ap.add_argument("--threads", type=thread_count, default=0, help="inference threads (0 = all cores)")
     ap.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
     args = ap.parse_args(argv)
+    apply_log_level(args)
 
     jobs = plan(args.inputs, args.output, args.overwrite)
     if not jobs:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
-from engine_build.atomic import atomic_path
-from engine_build.errors import VcamError
+from vcam_sr.atomic import atomic_path
+from vcam_sr.errors import VcamError
 
-log = logging.getLogger("engine_build.cache")
+log = logging.getLogger("vcam_sr.engines.cache")
 
 
 def cache_dir() -> Path:

@@ -9,9 +9,9 @@ from typing import Callable
 
 from PySide6 import QtCore
 
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 
-log = logging.getLogger("vcam_sr.tray")
+log = logging.getLogger("vcam_sr.apps.tray")
 
 
 class Calls(QtCore.QObject):

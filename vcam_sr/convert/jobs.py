@@ -26,13 +26,13 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engine_build.atomic import AtomicOutput, atomic_path
-from engine_build.errors import VcamError
+from vcam_sr.atomic import AtomicOutput, atomic_path
+from vcam_sr.errors import VcamError
 from vcam_sr.media.images import read_still
-from vcam_sr.upscale import output_name, upscale_image, upscale_video
+from vcam_sr.convert.files import output_name, upscale_image, upscale_video
 from vcam_sr.upscalers.base import Upscaler
 
-log = logging.getLogger("vcam_sr.jobs")
+log = logging.getLogger("vcam_sr.convert.jobs")
 QUEUED, RUNNING, DONE, FAILED, DELETED = "queued", "running", "done", "failed", "deleted"
 JOB_ID = re.compile(r"[0-9a-f]{32}")
 SPOOL_PREFIX = ".upload-"

@@ -16,15 +16,15 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from engine_build.atomic import AtomicOutput, check_output, remove_stale_partials
-from engine_build.errors import VcamError
+from vcam_sr.atomic import AtomicOutput, check_output, remove_stale_partials
+from vcam_sr.errors import VcamError
 from vcam_sr.media.colour import YuvPicture, luma, normalized_luma
 from vcam_sr.media.images import TYPES as IMAGE_TYPES
 from vcam_sr.media.images import read_still, save_image, upscaled_image
 from vcam_sr.media.video import CONTAINERS, ENCODERS as CODECS, VideoFrame, VideoReader, VideoWriter
 from vcam_sr.upscalers.base import Upscaler
 
-log = logging.getLogger("vcam_sr.upscale")
+log = logging.getLogger("vcam_sr.convert.files")
 SAMPLE = 8  # first frames of a video that auto decides its model on
 VIDEO_TYPES = {".mp4": ".mp4", ".m4v": ".m4v", ".mov": ".mov", ".mkv": ".mkv", ".webm": ".mkv",
                ".avi": ".mkv", ".ts": ".mkv"}  # input -> output: H.264/HEVC need mp4, mov or mkv

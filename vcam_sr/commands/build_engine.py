@@ -1,13 +1,14 @@
 """`vcam-sr build-engine`: trained weights -> fp16 ONNX -> serialized TensorRT engine, with the
-optimisation profile taken from the camera size in the config (engine_build/build.py builds)."""
+optimisation profile taken from the camera size in the config (vcam_sr/engines/build.py builds)."""
 from __future__ import annotations
 
 import argparse
 import importlib.util
 from pathlib import Path
 
-from engine_build import build, cache
-from engine_build.errors import VcamError
+from vcam_sr.commands import apply_log_level, parser
+from vcam_sr.engines import build, cache
+from vcam_sr.errors import VcamError
 from vcam_sr.config import load_config, parse_size
 from vcam_sr.models import resolve_model
 
@@ -20,11 +21,17 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="vcam-sr build-engine", description=build.__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser("build-engine", "Prepare a TensorRT engine for an NVIDIA GPU ahead of time (vcam-sr "
+                                "otherwise builds one on first use, which takes a minute). rtx: "
+                                "GeForce and RTX cards, buildable without a GPU (pip install "
+                                "'vcam-sr[trt]'); tensorrt: data-centre GPUs and Jetson, built on the "
+                                "GPU it will run on. The engine's input sizes come from the camera "
+                                "size in --config, or --min/--opt/--max.")
     ap.add_argument("--model", default="fast",
-                    help="bundled preset (fast), an .onnx file, or a training checkpoint .pt")
-    ap.add_argument("--flavour", default="auto", choices=["auto", "rtx", "tensorrt"])
+                    help="a shipped model (default fast), an .onnx file, or a training checkpoint .pt")
+    ap.add_argument("--flavour", default="auto", choices=["auto", "rtx", "tensorrt"],
+                    help="which TensorRT: rtx (GeForce/RTX), tensorrt (data-centre GPUs), or auto "
+                         "(whichever is installed)")
     ap.add_argument("--config", help="vcam-sr config; its camera size sets the optimal profile")
     ap.add_argument("--min", type=_size, help="smallest input WxH (default: a quarter of the camera size)")
     ap.add_argument("--opt", type=_size, help="optimal input WxH (default: the camera size)")
@@ -33,6 +40,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cache-dir", type=Path, help="engine cache folder (default: user cache dir)")
     ap.add_argument("--force", action="store_true", help="rebuild even when a cached engine fits")
     args = ap.parse_args(argv)
+    apply_log_level(args)
     if args.workspace_mb < 64:
         raise VcamError(f"--workspace-mb {args.workspace_mb} is too small for any engine; give 64 or "
                         "more (the default is 1024)")
@@ -46,11 +54,12 @@ def main(argv=None) -> int:
     folder = cache.usable_folder(args.cache_dir)
     model = Path(args.model)
     if model.suffix == ".pt":
-        if importlib.util.find_spec("torch") is None:
-            raise VcamError("building from a .pt checkpoint needs PyTorch; run pip install "
-                            "'vcam-sr[train]' or pass the exported .onnx instead")
+        if importlib.util.find_spec("torch") is None or importlib.util.find_spec("engine_build") is None:
+            raise VcamError("building from a .pt checkpoint needs PyTorch and the vcam-sr repository "
+                            "(engine_build/); run python -m engine_build.export CHECKPOINT --out "
+                            "model.onnx there, then pass the .onnx")
         from engine_build.export import describe, export_onnx
-        from engine_build.networks import load_checkpoint
+        from vcam_sr.models.networks import load_checkpoint
 
         try:
             net, ckpt = load_checkpoint(model)

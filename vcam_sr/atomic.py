@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from engine_build.errors import VcamError
+from vcam_sr.errors import VcamError
 
 
 def same_file(a: Path, b: Path) -> bool:

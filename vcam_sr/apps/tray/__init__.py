@@ -18,11 +18,12 @@ from pathlib import Path
 
 from platformdirs import user_log_dir
 
-from engine_build.errors import VcamError
+from vcam_sr.commands import apply_log_level, parser
+from vcam_sr.errors import VcamError
 from vcam_sr import settings
 from vcam_sr.config import Config, load_config
 
-log = logging.getLogger("vcam_sr.tray")
+log = logging.getLogger("vcam_sr.apps.tray")
 DESCRIPTION = ("Show vcam-sr as an icon in the system tray: start and stop the upscaled camera, and "
                "choose its source, model and output from the icon's menu. Your choices are "
                "remembered for the next start.")
@@ -33,7 +34,7 @@ def build_config(config_file: str | None, flags: dict, remembered: dict,
     """Options for this run and the output (virtualcam, preview, file:PATH or the sinks): the
     config file, then what the menu remembered, then command-line flags. With no output chosen
     anywhere and no virtual camera here, the preview window."""
-    from vcam_sr.tray.menu import POOR_LINK, output_of
+    from vcam_sr.apps.tray.menu import POOR_LINK, output_of
 
     mine = {}
     if "source" in remembered:
@@ -67,14 +68,14 @@ def build_config(config_file: str | None, flags: dict, remembered: dict,
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="vcam-sr tray", description=DESCRIPTION)
+    ap = parser("tray", DESCRIPTION, models=("backend", "model"), model_default=None)
     ap.add_argument("--config", help="YAML file of options (see config.yaml)")
     ap.add_argument("--source", help="camera index, 'test', 'screen', a video file or a stream URL")
     ap.add_argument("--sink", action="append", dest="sinks",
                     help="virtualcam, window (the preview window), file:PATH or null (default: as last time)")
-    ap.add_argument("--backend", help="auto (default), onnxruntime, tensorrt, torch or bicubic")
     ap.add_argument("--start", action="store_true", help="start the camera right away")
     args = ap.parse_args(argv)
+    apply_log_level(args)
     try:
         from PySide6 import QtCore, QtWidgets
     except ImportError:
@@ -84,8 +85,8 @@ def main(argv=None) -> int:
         raise VcamError("the tray needs a desktop session and none was found (DISPLAY and "
                         "WAYLAND_DISPLAY are unset); start it from your desktop, or at login with "
                         "vcam-sr autostart on")
-    from vcam_sr.tray.devices import virtual_camera_found
-    from vcam_sr.tray.menu import Tray
+    from vcam_sr.apps.tray.devices import virtual_camera_found
+    from vcam_sr.apps.tray.menu import Tray
 
     flags = {k: v for k, v in vars(args).items() if k in ("source", "sinks", "backend") and v}
     window = "window" in flags.get("sinks", [])  # this process's own preview window, not OpenCV's

@@ -23,12 +23,12 @@ from flask import Flask, Request, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.utils import secure_filename
 
-from vcam_sr.jobs import JobFull, storage_problem
-from vcam_sr.web.live import LiveViewers
-from vcam_sr.web.security import Guard, refuse
-from vcam_sr.web.uploads import Refused, probe
+from vcam_sr.convert.jobs import JobFull, storage_problem
+from vcam_sr.apps.web.live import LiveViewers
+from vcam_sr.apps.web.security import Guard, refuse
+from vcam_sr.apps.web.uploads import Refused, probe
 
-log = logging.getLogger("vcam_sr.web")
+log = logging.getLogger("vcam_sr.apps.web")
 NO_LIVE = "no live source; start vcam-sr web with --source 0 (a camera), or --source test"
 FORM_OVERHEAD = 64 << 10  # multipart headers around the file: a file of exactly --max-mb fits
 

@@ -1,0 +1,1 @@
+"""TensorRT engines built from the shipped ONNX models, and the cache that keeps them."""
