@@ -27,21 +27,63 @@ def needs_shared():
     return pytest.mark.skipif(not VAL.is_dir(), reason="../shared/data is not beside the repository")
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
-    """H.264 MP4 through PyAV (the same library the runtime's file sink uses)."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fractions.Fraction(fps))
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        for f in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
-        container.mux(stream.encode(None))
-    return path
+def write_video(path: Path, frames: list, fps: float = 25, *, codec: str = "libx264", options=None,
+                fmt: str | None = None, container_options=None, tags=None, time_base=None, pts=None,
+                sar=None, metadata=None, rotation: float = 0, sound: bool = False) -> Path:
+    """The one writer of test videos (PyAV, as the runtime): frames are uint8 RGB, converted
+    exactly to BT.601 limited 4:2:0, or YuvPictures written as they are (their matrix, range,
+    depth and chroma layout); `tags` (color_primaries, color_trc), `time_base` with `pts`
+    (variable frame rate), `sar`, stream `metadata` and `rotation` as a phone or camera writes
+    them; `sound` adds an AAC tone as long as the video; default quality x264's (qp 0 with
+    options={"qp": "0"} for lossless)."""
+    from vcam_sr.media.colour import ColourSpace, YuvPicture, rgb_to_yuv
+    from vcam_sr.media.frames import to_av
+
+    pictures = [f if isinstance(f, YuvPicture) else rgb_to_yuv(f, ColourSpace()) for f in frames]
+    with av.open(str(path), "w", format=fmt, options=container_options or {}) as out:
+        stream = out.add_stream(codec, rate=fractions.Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height = pictures[0].width, pictures[0].height
+        first = to_av(pictures[0])
+        stream.pix_fmt = first.format.name
+        ctx = stream.codec_context
+        ctx.colorspace, ctx.color_range = first.colorspace, first.color_range
+        for tag, value in (tags or {}).items():
+            setattr(ctx, tag, value)
+        if time_base:
+            ctx.time_base = time_base
+        if sar:
+            ctx.sample_aspect_ratio = sar
+        if rotation:
+            stream.set_display_rotation(rotation)
+        stream.metadata.update(metadata or {})
+        stream.options = options or {}
+        audio = out.add_stream("aac", rate=44100) if sound else None
+        if audio:
+            audio.layout = "mono"
+        for i, picture in enumerate(pictures):
+            frame = to_av(picture)
+            frame.pts = pts[i] if pts else i
+            if time_base:
+                frame.time_base = time_base
+            out.mux(stream.encode(frame))
+        if audio:
+            tone = (0.3 * np.sin(np.arange(round(44100 * len(pictures) / fps)) / 20)).astype(np.float32)[None]
+            for k in range(0, tone.shape[1], 1024):
+                piece = av.AudioFrame.from_ndarray(tone[:, k:k + 1024], format="fltp", layout="mono")
+                piece.sample_rate, piece.pts = 44100, k
+                out.mux(audio.encode(piece))
+            out.mux(audio.encode(None))
+        out.mux(stream.encode(None))
+    return Path(path)
 
 
 def read_video(path: Path) -> list[np.ndarray]:
+    """Every frame as uint8 RGB, converted exactly."""
+    from vcam_sr.media.colour import to_rgb
+    from vcam_sr.media.frames import from_av
+
     with av.open(str(path)) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        return [to_rgb(from_av(f)) for f in container.decode(video=0)]
 
 
 def real_frames(count: int, width: int, height: int) -> list[np.ndarray]:

@@ -171,15 +171,7 @@ def test_two_runs_never_share_a_temporary_file(tmp_path):
 
 def indexed_clip(path, frames: int) -> bytes:
     """An H.264 MP4 with its index first (faststart), so a cut file still opens; its bytes."""
-    import av
-
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
-        for f in real_frames(frames, 96, 64):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
-        container.mux(stream.encode(None))
-    return path.read_bytes()
+    return write_video(path, real_frames(frames, 96, 64), container_options={"movflags": "faststart"}).read_bytes()
 
 
 def test_truncated_video_is_converted_as_far_as_it_goes_with_a_warning(tmp_path):

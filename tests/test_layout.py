@@ -11,7 +11,7 @@ from conftest import REPO
 PACKAGE = REPO / "vcam_sr"
 # lowest first; a module may import its own layer and the ones before it
 LAYERS = [
-    {"errors", "atomic", "contract", "locations", "instance", "settings", "media"},
+    {"errors", "atomic", "contract", "locations", "instance", "settings", "slot", "media"},
     {"config", "models", "stats"},
     {"sources", "sinks", "upscalers", "engines"},
     {"pipeline"},

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from conftest import VAL, needs_shared, real_frames
+from conftest import VAL, needs_shared, real_frames, write_video
 from vcam_sr.errors import VcamError
 from vcam_sr.media.colour import ColourSpace, YuvPicture, luma, rgb_to_yuv, yuv_to_rgb
 from vcam_sr.media.frames import from_av, to_av
@@ -32,32 +32,9 @@ def patch_picture(space: ColourSpace, width=128, height=64) -> YuvPicture:
     return rgb_to_yuv(rgb, space)
 
 
-def write_planes(path, pictures, fps=25, codec="libx264", options=None, tags=None, time_base=None,
-                 pts=None, fmt=None, sar=None, metadata=None):
+def write_planes(path, pictures, fps=25, codec="libx264", options=None, **tags):
     """A video of exactly these planes and tags (lossless unless `options` say otherwise)."""
-    with av.open(str(path), "w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=fps)
-        stream.width, stream.height = pictures[0].width, pictures[0].height
-        frame0 = to_av(pictures[0])
-        stream.pix_fmt = frame0.format.name
-        ctx = stream.codec_context
-        ctx.colorspace, ctx.color_range = frame0.colorspace, frame0.color_range
-        for tag, value in (tags or {}).items():
-            setattr(ctx, tag, value)
-        if time_base:
-            ctx.time_base = time_base
-        if sar:
-            ctx.sample_aspect_ratio = sar
-        stream.metadata.update(metadata or {})
-        stream.options = options or {"qp": "0"}
-        for i, picture in enumerate(pictures):
-            frame = to_av(picture)
-            frame.pts = pts[i] if pts else i
-            if time_base:
-                frame.time_base = time_base
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return path
+    return write_video(path, pictures, fps, codec=codec, options=options or {"qp": "0"}, **tags)
 
 
 def decoded(path):

@@ -326,7 +326,7 @@ def test_the_doctor_report_runs_off_the_gui_thread_and_shows_in_a_fixed_font(app
     dialog = visible_dialog(tray)
     assert isinstance(dialog, TextDialog)
     text = dialog.view.toPlainText()
-    assert "Virtual cameras:" in text and "auto here" in text
+    assert "Virtual cameras:" in text and "--model auto at" in text
     assert dialog.view.font().fixedPitch() or dialog.view.font().family().lower() == "monospace"
     assert dialog.view.lineWrapMode() == dialog.view.LineWrapMode.NoWrap
     assert QtWidgets.QApplication.overrideCursor() is None

@@ -63,6 +63,17 @@ def shot(env, path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB")).astype(int)
 
 
+def stable_shot(env, path: Path) -> np.ndarray:
+    """A screenshot once two in a row agree (a tooltip or a window still being drawn settles)."""
+    previous = shot(env, path)
+    for _ in range(20):
+        current = shot(env, path)
+        if len(changed(current, previous)) == 0:
+            return current
+        previous = current
+    return previous
+
+
 def changed(a, b) -> np.ndarray:
     return np.argwhere(np.abs(a - b).sum(axis=2) > 60)
 
@@ -102,8 +113,11 @@ class RealTray:
         self.icon = tuple(self._icon_pixels().mean(axis=0).astype(int)[::-1])  # x, y
 
     def _icon_pixels(self) -> np.ndarray:
-        """What changed in the tray's bar (the top 40 rows, where trayer docks)."""
-        return changed(shot(self.env, self.tmp / "icon.png")[:40], self.before[:40])
+        """What changed inside the tray's bar (where trayer docks, drawn before the tray started;
+        a notification balloon below it, which may already show, is not the icon)."""
+        bar = self.before[:40].sum(axis=2) > 60
+        moved = changed(shot(self.env, self.tmp / "icon.png")[:40], self.before[:40])
+        return moved[bar[moved[:, 0], moved[:, 1]]]
 
     def _read(self):
         for line in self.proc.stderr:
@@ -124,9 +138,14 @@ class RealTray:
         of the icon, above where the preview window is drawn)."""
         x, y = self.icon
         near = (slice(y + 10, y + 220), slice(x + 5, x + 150))
-        quiet = shot(self.env, self.tmp / "quiet.png")[near]
-        xdo(self.env, "mousemove", str(x), str(y), "click", "3")
-        opened = wait(lambda: len(changed(shot(self.env, self.tmp / "menu.png")[near], quiet)) > 5000)
+        for _ in range(3):  # a click that lands while another window takes the pointer grab is lost
+            xdo(self.env, "key", "Escape")
+            quiet = stable_shot(self.env, self.tmp / "quiet.png")[near]
+            xdo(self.env, "mousemove", str(x), str(y), "click", "3")
+            opened = wait(lambda: len(changed(shot(self.env, self.tmp / "menu.png")[near], quiet)) > 5000,
+                          seconds=10)
+            if opened:
+                break
         assert opened, "no menu opened"
         return shot(self.env, self.tmp / "menu.png")
 
@@ -191,7 +210,7 @@ def test_real_tray_without_a_virtual_camera_explains_and_switches_to_the_preview
     notice = wait(lambda: len(changed(shot(tray.env, tray.tmp / "notice.png"), tray.before)) > 5000)
     assert notice, "no notification"
     keep(tray.tmp / "notice.png", "notice.png", (0, 0, 520, 240))
-    y, x = changed(shot(tray.env, tray.tmp / "notice.png"), tray.before).mean(axis=0).astype(int)
+    y, x = changed(stable_shot(tray.env, tray.tmp / "notice.png"), tray.before).mean(axis=0).astype(int)
     xdo(tray.env, "mousemove", str(x), str(y), "click", "1")  # clicking the notification: the details
     assert wait(lambda: window(tray.env, "^vcam-sr$") is not None), "no details box"
     if KEEP:  # beside the menu in the picture, as a user might drag it

@@ -9,30 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, assert_clean_error, real_frames, run_cli
+from conftest import REPO, assert_clean_error, real_frames, run_cli, write_video
 
 
 def clip_with_sound(path, frames=50, rotation=0, size=(96, 64)):
-    """H.264 video (optionally rotated) plus a 2 s AAC tone, as a phone or a call recorder writes."""
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("libx264", rate=25)
-        video.width, video.height, video.pix_fmt = *size, "yuv420p"
-        if rotation:
-            video.set_display_rotation(rotation)
-        audio = out.add_stream("aac", rate=44100)
-        audio.layout = "mono"
-        for i, picture in enumerate(real_frames(frames, *size)):
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            frame.pts = i
-            out.mux(video.encode(frame))
-        tone = (0.3 * np.sin(np.arange(44100 * frames // 25) / 20)).astype(np.float32)[None]
-        for k in range(0, tone.shape[1], 1024):
-            sound = av.AudioFrame.from_ndarray(tone[:, k:k + 1024], format="fltp", layout="mono")
-            sound.sample_rate, sound.pts = 44100, k
-            out.mux(audio.encode(sound))
-        out.mux(video.encode(None))
-        out.mux(audio.encode(None))
-    return path
+    """H.264 video (optionally rotated) plus an AAC tone, as a phone or a call recorder writes."""
+    return write_video(path, real_frames(frames, *size), rotation=rotation, sound=True)
 
 
 def streams(path):

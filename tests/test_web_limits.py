@@ -47,15 +47,8 @@ def test_an_image_within_the_limit_is_taken(serve):
 
 
 def tiny_video(path, width, height, frames=2, fps=25, codec="libx264", pts_step=1):
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=fractions.Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(np.zeros((height, width, 3), np.uint8), format="rgb24")
-            frame.pts = i * pts_step
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return path.read_bytes()
+    return write_video(path, [np.zeros((height, width, 3), np.uint8)] * frames, fps, codec=codec,
+                       pts=[i * pts_step for i in range(frames)]).read_bytes()
 
 
 def test_a_4k_video_is_refused_from_its_header(serve, tmp_path):

@@ -21,6 +21,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from vcam_sr.media.geometry import fit
 from vcam_sr.sinks.base import Sink
+from vcam_sr.slot import Slot
 from vcam_sr.sources.base import Pacer, Source
 from vcam_sr.stats import Stats
 from vcam_sr.upscalers.base import SCALE, Upscaler
@@ -41,9 +42,7 @@ class Pipeline:
         self.max_frames, self.stats_every, self.realtime = max_frames, stats_every, realtime
         self.stats = Stats()
         self._stop = threading.Event()
-        self._cond = threading.Condition()
-        self._latest = None          # (frame, capture time) not yet taken by the loop
-        self._ended = False
+        self._frames = Slot()        # (frame, capture time): the newest from the capture thread
         self._error: BaseException | None = None
         self._opened: list[Sink] = []
         self._capture_thread: threading.Thread | None = None
@@ -114,8 +113,7 @@ class Pipeline:
         finally:
             bar.close()
             self._stop.set()
-            with self._cond:
-                self._cond.notify_all()
+            self._frames.close()
             with self._out_cond:  # the writer drains the outbox, then ends
                 self._out_cond.notify_all()
             writer.join()
@@ -197,37 +195,30 @@ class Pipeline:
                     old.close()
                     log.info("source now: %s", new.describe())
                 frame = self.source.read()
-                with self._cond:
-                    if frame is None:
-                        self._ended = True
-                    else:
-                        if self._latest is not None:
-                            self.stats.drop()
-                        self._latest = (frame, time.monotonic())
-                    self._cond.notify()
                 if frame is None:
+                    self._frames.close()
                     return
+                if self._frames.put((frame, time.monotonic())):  # the loop had not taken the last
+                    self.stats.drop()
         except BaseException as exc:  # surfaced to run() in the main thread
-            with self._cond:
-                self._error, self._ended = exc, True
-                self._cond.notify()
+            self._error = exc
+            self._frames.close()
 
     def _next_frame(self):
         if not self.realtime:
             frame = self.source.read()
             return None if frame is None else (frame, time.monotonic())
-        with self._cond:
-            while self._latest is None and not self._ended and not self._stop.is_set():
-                self._cond.wait(timeout=0.5)
-            item, self._latest = self._latest, None
-            return item
+        while not self._stop.is_set():
+            item = self._frames.take(timeout=0.5)
+            if item is not None or self._frames.closed:
+                return item
+        return None
 
     def _rest(self) -> None:
         """Nobody watches any sink: skip inference, look again 50 times a second (so a new
         viewer gets frames within a frame or two), and let stale source frames go."""
         time.sleep(0.02)
-        with self._cond:
-            self._latest = None
+        self._frames.discard()
 
     def _process(self, frame, captured: float) -> None:
         """Upscale, then hand the result to the writer thread."""

@@ -22,7 +22,6 @@ class DeviceReaders:
         self.inotify = INotify()
         self.inotify.add_watch(str(self.path), flags.OPEN | flags.CLOSE_WRITE | flags.CLOSE_NOWRITE)
         self.count = 0
-        self.changed = threading.Event()  # set on every change of `count`
         self._stop = False
         self._thread = threading.Thread(target=self._watch, name="readers", daemon=True)
         self._thread.start()
@@ -42,7 +41,6 @@ class DeviceReaders:
                 if (before > 0) != (self.count > 0):
                     log.info("%s %s", self.path, "has a reader: resuming inference" if self.count
                              else "has no readers: inference paused, the device stays open")
-                self.changed.set()
 
     def close(self) -> None:
         self._stop = True

@@ -15,6 +15,7 @@ import numpy as np
 
 from vcam_sr.media.colour import to_rgb
 from vcam_sr.media.geometry import fit
+from vcam_sr.slot import Slot
 from vcam_sr.sources.base import Pacer, Source
 
 log = logging.getLogger("vcam_sr.reconnect")
@@ -39,12 +40,10 @@ class ResilientSource(Source):
         self.inner: Source | None = open_source()
         self.width, self.height, self.fps = self.inner.width, self.inner.height, self.inner.fps
         self.pacer = Pacer(self.fps)
-        self.losses, self.longest_gap_s = 0, 0.0
-        self._cond = threading.Condition()
-        self._latest: np.ndarray | None = None
+        self.losses = 0
+        self._frames = Slot()  # the newest real frame from the reader thread
         self._last_good: np.ndarray | None = None
         self._last_time = time.monotonic()
-        self._closed = False
         self._lost = False
         self._reader = threading.Thread(target=self._read_forever, name="source-reader", daemon=True)
         self._reader.start()
@@ -57,13 +56,10 @@ class ResilientSource(Source):
         """The next real frame; when it is late, the last one again; once the source is lost
         (or has sent nothing for `frozen_s`), a slate. Never blocks for long, so the virtual
         camera keeps its frame rate whatever the source does."""
-        with self._cond:
-            if self._latest is None and not self._closed:
-                self._cond.wait(timeout=1.5 / self.fps)
-            frame, self._latest = self._latest, None
+        frame = self._frames.take(timeout=1.5 / self.fps)
         if frame is not None:
             return frame
-        if self._closed:
+        if self._frames.closed:
             return None
         self.pacer.wait()  # stand-in frames at the source's rate, not as fast as possible
         if self._lost or not self.connected or self._last_good is None:
@@ -71,7 +67,7 @@ class ResilientSource(Source):
         return self._last_good
 
     def _read_forever(self) -> None:
-        while not self._closed:
+        while not self._frames.closed:
             frame, reason = None, "it ended"
             try:
                 frame = self.inner.read() if self.inner is not None else None
@@ -85,11 +81,8 @@ class ResilientSource(Source):
     def _deliver(self, frame: np.ndarray) -> None:
         if frame.shape[:2] != (self.height, self.width):  # reopened in another mode
             frame = fit(frame, self.width, self.height)
-        with self._cond:
-            self._latest = self._last_good = frame
-            self._last_time = time.monotonic()
-            self._lost = False
-            self._cond.notify()
+        self._last_good, self._last_time, self._lost = frame, time.monotonic(), False
+        self._frames.put(frame)
 
     def _reconnect(self, reason: str) -> None:
         lost_at = time.monotonic()
@@ -99,7 +92,7 @@ class ResilientSource(Source):
         if self.inner is not None:
             self.inner.close()
             self.inner = None
-        while not self._closed:
+        while not self._frames.closed:
             time.sleep(self.retry_s)
             try:
                 self.inner = self.open_source()
@@ -107,7 +100,6 @@ class ResilientSource(Source):
                 log.debug("reconnect failed: %s", exc)
                 continue
             gap = time.monotonic() - lost_at
-            self.longest_gap_s = max(self.longest_gap_s, gap)
             log.info("source back after %.1f s: %s", gap, self.inner.describe())
             return
 
@@ -116,9 +108,7 @@ class ResilientSource(Source):
         return f"{inner} (reconnects when lost)"
 
     def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+        self._frames.close()
         self._reader.join(timeout=10)
         if self.inner is not None and not self._reader.is_alive():
             self.inner.close()
