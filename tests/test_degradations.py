@@ -141,3 +141,15 @@ def test_h264_round_trip_keeps_every_frame(clip_folder):
     out = h264_round_trip(frames, 25)
     assert len(out) == 5 and out[0].shape == frames[0].shape
     assert 20 < psnr(out[2], frames[2]) < 60
+
+
+def test_the_clip_table_shows_the_worst_clip_and_a_brightness_bias(clip_folder):
+    from training.clips import clip_markdown
+
+    clips = ClipSet(clip_folder, conditions=["clean"], max_frames=4, with_flicker=False)
+    brighter = lambda lr: np.clip(pil_bicubic(lr).astype(int) + 2, 0, 255).astype(np.uint8)  # noqa: E731
+    results = {"bicubic": clips.score(pil_bicubic), "brighter": clips.score(brighter)}
+    row = clip_markdown(results, ["clean"], "bicubic").splitlines()[-1]
+    y, cb, cr = (float(v) for v in row.rsplit("|", 2)[1].split("/"))
+    assert 1.8 < y < 2.1 and abs(cb) < 0.05 and abs(cr) < 0.05
+    assert "; -" in row  # the worst clip lost PSNR too

@@ -112,9 +112,10 @@ class ClipSet:
         self.conditions = list(conditions)
 
     def score(self, upscale: Upscale | None = None, per_source: Callable[[], Upscale] | None = None) -> dict:
-        """{condition: {"psnr", "ssim", "tof", "clips": {name: [psnr, ssim, tof]}}}, each
-        figure the mean over frames, then over clips. `per_source` makes a new upscaler for
-        each clip, as the runtime starts one per source (for methods that adapt to it)."""
+        """{condition: {"psnr", "ssim", "tof", "clips": {name: [psnr, ssim, tof, Y, Cb, Cr]}}},
+        each figure the mean over frames, then over clips (Y, Cb, Cr: the output's mean code
+        values, BT.601 full range, for colour bias). `per_source` makes a new upscaler for each
+        clip, as the runtime starts one per source (for methods that adapt to it)."""
         result = {}
         for c in self.conditions:
             per_clip = {}
@@ -123,21 +124,37 @@ class ClipSet:
                 out = [run(f) for f in lr[c]]
                 values = np.array([psnr_ssim(o, h) for o, h in zip(out, hr)])
                 flicker = tof(flows(out), hr_flows) if hr_flows is not None else float("nan")
-                per_clip[name] = [float(values[:, 0].mean()), float(values[:, 1].mean()), flicker]
+                ycc = np.mean([ycbcr_means(o) for o in out], axis=0)
+                per_clip[name] = [float(values[:, 0].mean()), float(values[:, 1].mean()), flicker, *map(float, ycc)]
             table = np.array(list(per_clip.values()))
             result[c] = {"psnr": float(table[:, 0].mean()), "ssim": float(table[:, 1].mean()),
                          "tof": float(table[:, 2].mean()), "clips": per_clip}
         return result
 
 
+def ycbcr_means(rgb: np.ndarray) -> np.ndarray:
+    """Mean Y, Cb, Cr code values (BT.601, full range) of a uint8 RGB frame."""
+    r, g, b = (rgb[..., i].astype(np.float64).mean() for i in range(3))
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    return np.array([y, 128 + (b - y) / 1.772, 128 + (r - y) / 1.402])
+
+
 def clip_markdown(results: dict[str, dict], conditions: list[str], baseline: str) -> str:
-    """One row per method: PSNR / SSIM / tOF per condition, and the PSNR gain over `baseline`."""
-    head = "| method | " + " | ".join(f"{c}: PSNR / SSIM / tOF (gain)" for c in conditions) + " |"
-    lines = [head, "|" + "---|" * (len(conditions) + 1)]
+    """One row per method: PSNR / SSIM / tOF per condition with the PSNR gain over `baseline`
+    (the mean over clips, and the worst clip's), then the colour bias against it: the mean
+    difference in Y, Cb and Cr code values, the largest over conditions."""
+    head = ("| method | " + " | ".join(f"{c}: PSNR / SSIM / tOF (gain; worst clip)" for c in conditions)
+            + " | bias Y / Cb / Cr |")
+    lines = [head, "|" + "---|" * (len(conditions) + 2)]
+    base = results[baseline]
     for method, r in results.items():
-        cells = []
+        cells, bias = [], np.zeros(3)
         for c in conditions:
-            gain = r[c]["psnr"] - results[baseline][c]["psnr"]
-            cells.append(f"{r[c]['psnr']:.2f} / {r[c]['ssim']:.4f} / {r[c]['tof']:.3f} ({gain:+.2f})")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            gain = r[c]["psnr"] - base[c]["psnr"]
+            gains = [r[c]["clips"][n][0] - base[c]["clips"][n][0] for n in r[c]["clips"]]
+            cells.append(f"{r[c]['psnr']:.2f} / {r[c]['ssim']:.4f} / {r[c]['tof']:.3f} "
+                         f"({gain:+.2f}; {min(gains):+.2f})")
+            shift = np.mean([np.array(r[c]["clips"][n][3:6]) - base[c]["clips"][n][3:6] for n in r[c]["clips"]], axis=0)
+            bias = np.where(np.abs(shift) > np.abs(bias), shift, bias)
+        lines.append(f"| {method} | " + " | ".join(cells) + " | " + " / ".join(f"{v:+.2f}" for v in bias) + " |")
     return "\n".join(lines)
