@@ -40,7 +40,7 @@ setup(
         "web": ["flask>=3", "waitress>=3"],
         # TensorRT-RTX from PyPI; standard TensorRT comes from NVIDIA's index (see README).
         "trt": ["tensorrt-rtx-cu12", "cuda-python>=12.6", "onnx>=1.15", "onnxconverter-common>=1.14"],
-        "dev": ["pytest>=8", "torch==2.13.0", "onnx>=1.15", "onnxscript>=0.1",
+        "dev": ["pytest>=8", "pytest-timeout>=2.2", "torch==2.13.0", "onnx>=1.15", "onnxscript>=0.1",
                 "onnxconverter-common>=1.14", "scikit-image>=0.22", "pillow>=10", "tensorboard>=2.14",
                 "tensorrt-rtx-cu12", "PySide6-Essentials>=6.5", "flask>=3", "waitress>=3",
                 "playwright>=1.40", "requests>=2.28", "openvino>=2024.0", "imageio-ffmpeg>=0.8"],

@@ -19,10 +19,6 @@ VAL = SHARED / "val"
 TRAIN_IMAGES = sorted((SHARED / "train" / "t91").glob("*.png"))
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "gpu: needs a CUDA GPU; the GPU lane (training/gpu_lane.py) runs these")
-
-
 def needs_shared():
     return pytest.mark.skipif(not VAL.is_dir(), reason="../shared/data is not beside the repository")
 

@@ -188,8 +188,17 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="also write the results to this JSON file (never over an existing "
                                   "file unless --overwrite)")
     ap.add_argument("--overwrite", action="store_true", help="let --out replace an existing file")
+    ap.add_argument("--conversions", action="store_true",
+                    help="instead: what the frame conversions around the model cost per frame, the way "
+                         "frames travelled before (RGB, swscale) and now (YUV planes), at 640x360 and 1280x720")
     args = ap.parse_args(argv)
     apply_log_level(args)
+    if args.conversions:
+        from vcam_sr.commands.bench_io import run as conversions
+
+        sizes = [parse_size(s) for s in args.sizes] if args.sizes else [(640, 360), (1280, 720)]
+        print("\n".join(conversions(sizes, args.rounds, args.repeats)))
+        return 0
     sizes = [parse_size(s) for s in args.sizes] if args.sizes else list(GPU_SIZES if args.gpu else SIZES)
     for flag in ("rounds", "repeats", "frames"):
         if getattr(args, flag) < 1:

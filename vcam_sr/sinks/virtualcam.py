@@ -9,7 +9,7 @@ import numpy as np
 
 from vcam_sr.errors import VcamError
 from vcam_sr.instance import InstanceLock
-from vcam_sr.media.colour import ColourSpace, YuvPicture, rgb_to_yuv, yuv_to_rgb_float
+from vcam_sr.media.colour import ColourSpace, YuvPicture, convert_space, rgb_to_yuv, to_rgb
 from vcam_sr.sinks.base import Sink
 from vcam_sr.sinks.readers import watch_readers
 
@@ -44,11 +44,14 @@ CAMERA_SPACE = ColourSpace("bt601", full_range=False, depth=8)
 
 def i420(frame: YuvPicture | np.ndarray) -> np.ndarray:
     """The frame as one I420 buffer (Y, then U, then V) in BT.601 limited range: a YUV frame
-    already in that form passes as it is, anything else is converted exactly (one conversion,
-    where sending RGB made pyvirtualcam convert every frame)."""
-    if not (isinstance(frame, YuvPicture) and frame.space == CAMERA_SPACE and frame.subsampling == (2, 2)
-            and frame.u is not None):
-        frame = rgb_to_yuv(yuv_to_rgb_float(frame) if isinstance(frame, YuvPicture) else frame, CAMERA_SPACE)
+    already in that form passes as it is, an 8-bit 4:2:0 one in another matrix or range has its
+    planes converted, anything else goes through RGB (one conversion each, where sending RGB made
+    pyvirtualcam convert every frame)."""
+    yuv420 = isinstance(frame, YuvPicture) and frame.subsampling == (2, 2) and frame.u is not None
+    if yuv420 and frame.space.depth == 8 and frame.space != CAMERA_SPACE:
+        frame = convert_space(frame, CAMERA_SPACE)
+    elif not (yuv420 and frame.space == CAMERA_SPACE):
+        frame = rgb_to_yuv(to_rgb(frame), CAMERA_SPACE)
     return np.concatenate([frame.y.ravel(), frame.u.ravel(), frame.v.ravel()])
 
 
