@@ -76,7 +76,7 @@ def ended(proc: subprocess.Popen, timeout: float = 30) -> int:
 def test_the_run_ends_on_its_frame_count(desktop, tmp_path):
     proc = start(desktop, tmp_path, "--frames", "45")
     assert ended(proc, timeout=90) == 0, stderr_of(tmp_path)
-    assert "stopped: 45 frames" in stderr_of(tmp_path)
+    assert "finished: 45 frames" in stderr_of(tmp_path)
 
 
 def saturated_pixels(display: str, path: Path) -> dict[str, int]:

@@ -11,6 +11,7 @@ install). Needs Xvfb, openbox, trayer and xdotool (.ci/run installs them).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -165,7 +166,7 @@ class Smoke:
     def window(self, display: str) -> str:
         args = ["--source", "test", "--sink", "window", "--frames", "60"]
         proc = vcam_sr(self, "base", args, timeout=180, DISPLAY=display)
-        if "stopped: 60 frames" not in proc.stderr:
+        if "finished: 60 frames" not in proc.stderr:
             raise Fail(f"ended without showing 60 frames: {last_line(proc.stderr)}")
         return "vcam-sr " + " ".join(args) + " ended by itself after 60 frames"
 
@@ -243,7 +244,9 @@ class Background:
             self.cond.wait_for(lambda: match() or None in self.lines, timeout)
             line = match()
         if line is None:
-            raise Fail(f"no line matching {pattern!r} within {timeout} s (exit {self.popen.poll()}): "
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=10 if None in self.lines else 0)
+            raise Fail(f"no line matching {pattern!r} within {timeout} s (exit {self.popen.returncode}): "
                        f"{last_line(''.join(filter(None, self.lines)))}")
         return line
 
@@ -259,14 +262,13 @@ class Background:
 
 
 class WebClient:
-    """Talks to the local page as its own page does: a cookie jar, and Origin / Referer headers."""
+    """A script's session, as vcam_sr/apps/web/app.py documents it: a cookie jar, and the CSRF
+    token of GET /api/session sent as X-CSRF-Token."""
 
     def __init__(self, base: str):
         self.base, self.headers = base, {}
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-        page = self.get("").decode("utf-8", "replace")
-        token = re.search(r"""token["']?\s*[:=]\s*["']([\w-]{8,})["']""", page)
-        self.headers = {"Origin": base.rstrip("/"), "Referer": base, **({"X-Token": token.group(1)} if token else {})}
+        self.headers = {"X-CSRF-Token": self.get_json("api/session")["csrf"]}
 
     def get(self, path: str) -> bytes:
         with self.opener.open(urllib.request.Request(self.base + path, headers=self.headers),
