@@ -48,7 +48,8 @@ def start(display: str, tmp_path: Path, *args: str) -> subprocess.Popen:
     env.pop("QT_QPA_PLATFORM", None)  # as on a desktop (the tray tests set it to offscreen)
     with open(tmp_path / "err.txt", "w") as err:
         return subprocess.Popen([sys.executable, "-m", "vcam_sr.cli", "--source", "test", "--sink", "window",
-                                 "--backend", "bicubic", *args], cwd=REPO, env=env, stderr=err)
+                                 "--backend", "bicubic", *args], cwd=REPO, env=env, stderr=err,
+                                start_new_session=True)  # a process group of its own, as in a terminal
 
 
 def find_window(display: str) -> str:
@@ -87,21 +88,26 @@ def saturated_pixels(display: str, path: Path) -> dict[str, int]:
     return {name: int((np.abs(screen - colour).sum(axis=2) < 40).sum()) for name, colour in SATURATED.items()}
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_frames_reach_the_window_and_a_signal_ends_the_run(desktop, tmp_path, sig):
-    proc = start(desktop, tmp_path)
+@pytest.mark.parametrize("how, args", [("ctrl-c", []), ("sigterm", ["--side-by-side"])],
+                         ids=["ctrl-c", "sigterm-side-by-side"])
+def test_frames_reach_the_window_and_a_signal_ends_the_run(desktop, tmp_path, how, args):
+    """Ctrl-C in a terminal signals its whole process group; `kill` only the one process."""
+    proc = start(desktop, tmp_path, *args)
     try:
         find_window(desktop)
         deadline = time.monotonic() + 60
-        while min(counts := saturated_pixels(desktop, tmp_path / "screen.png").values()) < 2000:
+        while min((counts := saturated_pixels(desktop, tmp_path / "screen.png")).values()) < 2000:
             assert time.monotonic() < deadline, f"the window shows no frame of the test pattern: {counts}"
-        proc.send_signal(sig)
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM)
         assert ended(proc) == 0, stderr_of(tmp_path)
     finally:
         proc.kill()
     assert "stopped by the user" in stderr_of(tmp_path) and "Traceback" not in stderr_of(tmp_path)
     if os.environ.get("VCAM_SR_SCREENSHOTS"):  # kept for a look
-        shutil.copy(tmp_path / "screen.png", Path(os.environ["VCAM_SR_SCREENSHOTS"]) / "window.png")
+        shutil.copy(tmp_path / "screen.png", Path(os.environ["VCAM_SR_SCREENSHOTS"]) / f"window-{how}.png")
 
 
 def repeated_until_ended(proc: subprocess.Popen, action, tries: int = 15) -> int:
@@ -123,9 +129,9 @@ def test_q_or_esc_in_the_window_ends_the_run(desktop, tmp_path, key):
     try:
         window = find_window(desktop)
 
-        def press():
+        def press():  # fails once the window is gone, while the run ends
             subprocess.run(["xdotool", "key", "--window", window, key], env={**os.environ, "DISPLAY": desktop},
-                           check=True, timeout=30)
+                           stderr=subprocess.DEVNULL, timeout=30)
 
         assert repeated_until_ended(proc, press) == 0, stderr_of(tmp_path)
     finally:
@@ -140,6 +146,7 @@ def test_closing_the_window_ends_the_run(desktop, tmp_path):
 
     proc = start(desktop, tmp_path)
     connection = display.Display(desktop)
+    connection.set_error_handler(lambda *_: None)  # a message to the window once it is gone
     try:
         window = connection.create_resource_object("window", int(find_window(desktop)))
         message = protocol.event.ClientMessage(
@@ -155,6 +162,20 @@ def test_closing_the_window_ends_the_run(desktop, tmp_path):
         connection.close()
         proc.kill()
     assert "stopped by the user" in stderr_of(tmp_path)
+
+
+def test_a_window_process_that_dies_ends_the_run_with_a_warning(desktop, tmp_path):
+    proc = start(desktop, tmp_path)
+    try:
+        window = find_window(desktop)
+        pid = subprocess.run(["xdotool", "getwindowpid", window], env={**os.environ, "DISPLAY": desktop},
+                             capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+        assert int(pid) != proc.pid  # the window is a process of its own
+        os.kill(int(pid), signal.SIGKILL)
+        assert ended(proc) == 0, stderr_of(tmp_path)
+    finally:
+        proc.kill()
+    assert "the preview window's process ended (code -9)" in stderr_of(tmp_path)
 
 
 def unused_display() -> str:
