@@ -73,7 +73,7 @@ class Smoke:
         except Fail as exc:
             self.failed += 1
             print(f"FAIL {name}: {exc}", flush=True)
-        except (subprocess.TimeoutExpired, OSError, ValueError, KeyError) as exc:
+        except (subprocess.SubprocessError, OSError, ValueError, KeyError, StopIteration) as exc:
             self.failed += 1
             print(f"FAIL {name}: {type(exc).__name__}: {exc}", flush=True)
 
@@ -92,14 +92,20 @@ class Smoke:
 
     # -- install --------------------------------------------------------------------------------
     def build_wheel(self) -> str:
-        """From a copy of the files git would commit, so no stale build/ folder leaks in."""
+        """From a copy of the files git would commit (of the tree, less what builds leave, when
+        it is not a git checkout), so no stale build/ folder leaks into the wheel."""
         src = self.work / "src"
-        listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others",
-                                 "--exclude-standard"], capture_output=True, text=True, timeout=60, check=True)
-        for name in filter(None, listed.stdout.split("\0")):
-            if (REPO / name).is_file():
-                (src / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(REPO / name, src / name)
+        try:
+            listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others",
+                                     "--exclude-standard"], capture_output=True, text=True, timeout=60, check=True)
+        except (OSError, subprocess.CalledProcessError):
+            shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info",
+                                                                     "__pycache__"))
+        else:
+            for name in filter(None, listed.stdout.split("\0")):
+                if (REPO / name).is_file():
+                    (src / name).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(REPO / name, src / name)
         subprocess.run([sys.executable, "-m", "venv", str(self.work / "build")], check=True, timeout=300)
         proc = subprocess.run([str(self.work / "build" / "bin" / "pip"), "wheel", "-q", "--no-deps", "-w",
                                str(self.work / "dist"), str(src)], capture_output=True, text=True, timeout=600)
