@@ -111,8 +111,45 @@ def tiny_data(tmp_path_factory) -> Path:
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`vcam-sr ARGS` in a process of its own: for what crosses the process boundary (signals,
+    exit codes of a real interpreter, imports at start-up)."""
     return subprocess.run([sys.executable, "-m", "vcam_sr.cli", *args], capture_output=True,
                           text=True, timeout=timeout, cwd=REPO)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """`vcam-sr ARGS` in this process (no cold start of OpenCV, PyAV and ONNX Runtime): its exit
+    code, what it printed, and its log lines as stderr shows them. Signal handlers and logger
+    levels the command sets are put back afterwards."""
+    import contextlib
+    import io
+    import logging
+    import signal
+
+    from vcam_sr.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    loggers = [root] + [logging.getLogger(n) for n in list(logging.root.manager.loggerDict) if n.startswith("vcam_sr")]
+    levels = [lg.level for lg in loggers]
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse: --help, --version, a usage error
+                code = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        root.removeHandler(handler)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+        for sig, old in handlers.items():
+            signal.signal(sig, old)
+    return subprocess.CompletedProcess(["vcam-sr", *args], code, out.getvalue(), err.getvalue())
 
 
 def assert_clean_error(proc: subprocess.CompletedProcess, *words: str) -> None:

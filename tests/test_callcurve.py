@@ -15,6 +15,8 @@ from training.metrics import luma
 from vcam_sr.media.colour import rgb_to_yuv
 from vcam_sr.upscalers.bicubic import BicubicUpscaler
 
+pytestmark = pytest.mark.slow  # real servers, browsers, displays or whole clips: the full run only
+
 needs_frames = pytest.mark.skipif(not TRAIN_IMAGES, reason="../shared/data/train/t91 is not beside the repository")
 RATES = [200, 400, 800, 1600]
 CURVE = [30.0, 33.0, 35.5, 37.0]

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from conftest import REPO, assert_clean_error, run_cli
+from conftest import REPO, assert_clean_error, cli
 from vcam_sr.config import Config, load_config
 from vcam_sr.errors import VcamError
 
@@ -37,19 +37,19 @@ def test_bad_config_values_are_named(tmp_path, text, words):
 
 
 def test_bad_values_exit_cleanly_from_the_cli(tmp_path):
-    assert_clean_error(run_cli("--source", "test", "--backend", "gpu"), "backend", "gpu", "bicubic")
+    assert_clean_error(cli("--source", "test", "--backend", "gpu"), "backend", "gpu", "bicubic")
     bad_yaml = tmp_path / "broken.yaml"
     bad_yaml.write_text("source: [unclosed\n")
-    assert_clean_error(run_cli("--config", str(bad_yaml)), "yaml")
-    assert_clean_error(run_cli("--config", str(tmp_path / "none.yaml")), "does not exist")
-    assert_clean_error(run_cli("--source", "test", "--sink", "printer"), "unknown sink", "virtualcam")
+    assert_clean_error(cli("--config", str(bad_yaml)), "yaml")
+    assert_clean_error(cli("--config", str(tmp_path / "none.yaml")), "does not exist")
+    assert_clean_error(cli("--source", "test", "--sink", "printer"), "unknown sink", "virtualcam")
 
 
 def test_config_that_is_a_folder_or_not_text_is_named(tmp_path):
-    assert_clean_error(run_cli("--config", str(tmp_path)), "is a folder")
+    assert_clean_error(cli("--config", str(tmp_path)), "is a folder")
     binary = tmp_path / "b.yaml"
     binary.write_bytes(bytes(range(128, 256)) * 4)
-    assert_clean_error(run_cli("--config", str(binary)), "not text")
+    assert_clean_error(cli("--config", str(binary)), "not text")
 
 
 def test_documented_edges_and_a_bare_yaml_null_sink_are_accepted(tmp_path):
@@ -60,7 +60,7 @@ def test_documented_edges_and_a_bare_yaml_null_sink_are_accepted(tmp_path):
 
 
 def test_unknown_virtual_camera_backend_is_one_line_without_a_destructor_traceback():
-    proc = run_cli("--source", "test", "--sink", "virtualcam", "--virtualcam-backend", "foo", "--frames", "2")
+    proc = cli("--source", "test", "--sink", "virtualcam", "--virtualcam-backend", "foo", "--frames", "2")
     assert_clean_error(proc, "unknown virtual camera backend 'foo'")
     assert "Exception ignored" not in proc.stderr
 
@@ -76,5 +76,5 @@ def test_unknown_virtual_camera_backend_is_one_line_without_a_destructor_traceba
     (["--threads", "100000"], ["--threads", "to 256"]),  # once 16 GB of thread stacks
 ])
 def test_bench_bad_arguments_get_one_sentence_before_anything_runs(tmp_path, args, words):
-    proc = run_cli("bench", *[a.replace("{tmp}", str(tmp_path)) for a in args], timeout=60)
+    proc = cli("bench", *[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert_clean_error(proc, *words)

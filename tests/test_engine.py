@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, assert_clean_error, real_frames, run_cli
+from conftest import REPO, assert_clean_error, real_frames, cli
 from vcam_sr.engines import cache
 from vcam_sr.contract import INPUT, OUTPUT
 from vcam_sr.models import resolve_model
@@ -22,6 +22,7 @@ PROFILE = ((80, 48), (320, 180), (640, 360))
 
 
 @needs_rtx
+@pytest.mark.slow
 def test_rtx_engine_is_built_on_cpu_and_the_cache_reuses_or_rebuilds_it(tmp_path, caplog):
     from vcam_sr.engines.build import build_engine
 
@@ -61,10 +62,11 @@ def test_rtx_engine_is_built_on_cpu_and_the_cache_reuses_or_rebuilds_it(tmp_path
 
 
 @needs_rtx
+@pytest.mark.slow
 def test_build_engine_command_takes_its_profile_from_the_camera_config(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("camera: {width: 320, height: 180}\n")
-    proc = run_cli("build-engine", "--flavour", "rtx", "--config", str(cfg), "--cache-dir", str(tmp_path))
+    proc = cli("build-engine", "--flavour", "rtx", "--config", str(cfg), "--cache-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "[[80, 45], [320, 180], [960, 540]]" in proc.stdout
     assert "target portable" in proc.stdout and len(list(tmp_path.glob("*.engine"))) == 1
@@ -94,11 +96,12 @@ def test_the_runtime_uses_an_engine_built_for_the_live_camera_size(tmp_path, cap
     (["--min", "1280x720", "--max", "640x360"], ["min <= opt <= max"]),
     (["--opt", "wide"], ["WIDTHxHEIGHT"]),
 ])
+@pytest.mark.slow
 def test_build_engine_bad_input_gets_one_sentence(tmp_path, args, words):
     (tmp_path / "bad.onnx").write_bytes(b"junk")
     (tmp_path / "bad.pt").write_bytes(b"junk")
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    proc = run_cli("build-engine", "--flavour", "rtx", "--cache-dir", str(tmp_path / "cache"), *args)
+    proc = cli("build-engine", "--flavour", "rtx", "--cache-dir", str(tmp_path / "cache"), *args)
     if args[0] == "--opt":  # argparse's own usage error
         assert proc.returncode == 2 and "WIDTHxHEIGHT" in proc.stderr and "Traceback" not in proc.stderr
     else:
@@ -119,14 +122,14 @@ def test_build_engine_without_the_trt_extra_says_which_extra_even_for_help():
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="standard TensorRT is installed")
 def test_standard_tensorrt_missing_is_a_clear_error(tmp_path):
-    assert_clean_error(run_cli("build-engine", "--flavour", "tensorrt", "--cache-dir", str(tmp_path)),
+    assert_clean_error(cli("build-engine", "--flavour", "tensorrt", "--cache-dir", str(tmp_path)),
                        "tensorrt")
 
 
 def test_tensorrt_backend_without_a_gpu_is_a_clear_error():
     if tensorrt_ready():
         pytest.skip("a GPU with TensorRT is present")
-    assert_clean_error(run_cli("--source", "test", "--backend", "tensorrt", "--sink", "null"),
+    assert_clean_error(cli("--source", "test", "--backend", "tensorrt", "--sink", "null"),
                        "tensorrt", "GPU")
 
 

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, assert_clean_error, read_video, real_frames, run_cli, write_video
+from conftest import REPO, assert_clean_error, read_video, real_frames, cli, write_video
 from vcam_sr.atomic import atomic_path
 from vcam_sr.sinks.virtualcam import video_devices
 
@@ -13,40 +13,40 @@ from vcam_sr.sinks.virtualcam import video_devices
                     reason="no camera here (no /dev/video node that is not a v4l2loopback device)")
 def test_real_camera_delivers_frames(tmp_path):
     out = tmp_path / "cam.mp4"
-    proc = run_cli("--source", "0", "--backend", "bicubic", "--sink", f"file:{out}", "--frames", "10")
+    proc = cli("--source", "0", "--backend", "bicubic", "--sink", f"file:{out}", "--frames", "10")
     assert proc.returncode == 0, proc.stderr
     assert "negotiated" in proc.stderr and len(read_video(out)) == 10
 
 
 def test_missing_camera(tmp_path):
-    assert_clean_error(run_cli("--source", "7", "--sink", "null"), "camera", "--source test")
+    assert_clean_error(cli("--source", "7", "--sink", "null"), "camera", "--source test")
 
 
 def test_corrupt_video_file(tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
-    assert_clean_error(run_cli("--source", str(bad), "--sink", "null"), "broken.mp4")
+    assert_clean_error(cli("--source", str(bad), "--sink", "null"), "broken.mp4")
 
 
 def test_missing_video_file(tmp_path):
-    assert_clean_error(run_cli("--source", str(tmp_path / "nope.mp4"), "--sink", "null"), "does not exist")
+    assert_clean_error(cli("--source", str(tmp_path / "nope.mp4"), "--sink", "null"), "does not exist")
 
 
 def test_broken_model_file(tmp_path):
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"this is not an onnx model")
-    assert_clean_error(run_cli("--source", "test", "--model", str(bad), "--sink", "null"),
+    assert_clean_error(cli("--source", "test", "--model", str(bad), "--sink", "null"),
                        "broken.onnx", "could not be loaded")
 
 
 def test_unknown_model_name():
-    assert_clean_error(run_cli("--source", "test", "--model", "ultra", "--sink", "null"),
+    assert_clean_error(cli("--source", "test", "--model", "ultra", "--sink", "null"),
                        "ultra", "auto", "fast-clean")
 
 
 @pytest.mark.skipif(bool(video_devices(loopback=True)), reason="a v4l2loopback device exists here")
 def test_no_virtual_camera_device_says_how_to_create_one():
-    proc = run_cli("--source", "test", "--sink", "virtualcam", "--frames", "3")
+    proc = cli("--source", "test", "--sink", "virtualcam", "--frames", "3")
     assert_clean_error(proc, "virtual camera", "modprobe v4l2loopback")
 
 
@@ -59,7 +59,7 @@ def test_model_with_the_wrong_input_type(tmp_path):
                               [helper.make_tensor_value_info("y", TensorProto.UINT8, [1, 1, None, None])])
     path = tmp_path / "uint8.onnx"
     onnx.save(helper.make_model(graph), str(path))
-    assert_clean_error(run_cli("--source", "test", "--model", str(path), "--sink", "null"),
+    assert_clean_error(cli("--source", "test", "--model", str(path), "--sink", "null"),
                        "uint8.onnx", "uint8", "not a float32 luma plane")
 
 
@@ -119,18 +119,18 @@ def contract_breakers(tmp_path):
 @pytest.mark.parametrize("breach", ["rgb", "fixed size", "1x", "4x", "NaN"])
 def test_a_model_that_breaks_the_contract_is_refused_at_load(tmp_path, breach):
     path, words = contract_breakers(tmp_path)[breach]
-    assert_clean_error(run_cli("--source", "test", "--model", str(path), "--sink", "null", "--frames", "2"),
+    assert_clean_error(cli("--source", "test", "--model", str(path), "--sink", "null", "--frames", "2"),
                        path.name, words)
 
 
 def test_negative_camera_index_is_not_called_a_missing_file():
-    assert_clean_error(run_cli("--source", "-1", "--sink", "null"), "camera index -1", "from 0")
+    assert_clean_error(cli("--source", "-1", "--sink", "null"), "camera index -1", "from 0")
 
 
 @pytest.mark.parametrize("name, words", [("out.avi", ".avi"), ("out", "without an extension"),
                                          (".", "folder")])
 def test_file_sink_refuses_what_it_cannot_write_before_the_first_frame(tmp_path, name, words):
-    proc = run_cli("--source", "test", "--backend", "bicubic", "--sink", f"file:{tmp_path / name}",
+    proc = cli("--source", "test", "--backend", "bicubic", "--sink", f"file:{tmp_path / name}",
                    "--frames", "3")
     assert_clean_error(proc, words)
     assert "running:" not in proc.stderr  # refused before anything ran
@@ -142,9 +142,9 @@ def test_an_existing_output_is_replaced_only_with_overwrite(tmp_path):
     out.write_bytes(b"someone else's video")
     args = ["--source", "test", "--width", "64", "--height", "48", "--backend", "bicubic",
             "--sink", f"file:{out}", "--frames", "3"]
-    assert_clean_error(run_cli(*args), "already exists", "--overwrite")
+    assert_clean_error(cli(*args), "already exists", "--overwrite")
     assert out.read_bytes() == b"someone else's video"
-    assert run_cli(*args, "--overwrite").returncode == 0
+    assert cli(*args, "--overwrite").returncode == 0
     assert len(read_video(out)) == 3
 
 
@@ -155,7 +155,7 @@ def test_the_input_is_never_overwritten_however_it_is_spelled(tmp_path, monkeypa
     for source, sink in [(f"file://{src}", f"file:{src}"), (str(src), f"file://{src}"),
                          (str(tmp_path / "link.mp4"), f"file:{tmp_path}/./in.mp4"),
                          (f"file://{str(src).replace('in.mp4', 'i%6E.mp4')}", f"file:{src}")]:
-        proc = run_cli("--source", source, "--sink", sink, "--no-realtime", "--overwrite")
+        proc = cli("--source", source, "--sink", sink, "--no-realtime", "--overwrite")
         assert_clean_error(proc, "is the input video")
     assert src.read_bytes() == before
 
@@ -179,7 +179,7 @@ def test_truncated_video_is_converted_as_far_as_it_goes_with_a_warning(tmp_path)
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: int(len(data) * 0.8)])
     out = tmp_path / "o.mp4"
-    proc = run_cli("--source", str(cut), "--sink", f"file:{out}", "--no-realtime", "--backend", "bicubic")
+    proc = cli("--source", str(cut), "--sink", f"file:{out}", "--no-realtime", "--backend", "bicubic")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     written = len(read_video(out))
     assert 0 < written < 40
@@ -191,7 +191,7 @@ def test_a_video_with_no_decodable_frame_is_an_error_not_an_empty_success(tmp_pa
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: data.index(b"mdat") + 64])  # the index, then not even one whole frame
     out = tmp_path / "o.mp4"
-    proc = run_cli("--source", str(cut), "--sink", f"file:{out}", "--no-realtime", "--backend", "bicubic")
+    proc = cli("--source", str(cut), "--sink", f"file:{out}", "--no-realtime", "--backend", "bicubic")
     assert_clean_error(proc, "no frame of", "could be decoded, so nothing was written")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4", "good.mp4"]
 
@@ -204,8 +204,8 @@ def test_a_video_with_no_decodable_frame_is_an_error_not_an_empty_success(tmp_pa
     (["--source", ""], ["source is empty", "camera index"]),
 ])
 def test_more_bad_runs_get_one_sentence(args, words):
-    assert_clean_error(run_cli(*args, "--backend", "bicubic", "--frames", "2") if "--no-realtime" not in args
-                       else run_cli(*args, "--backend", "bicubic", "--sink", "null"), *words)
+    assert_clean_error(cli(*args, "--backend", "bicubic", "--frames", "2") if "--no-realtime" not in args
+                       else cli(*args, "--backend", "bicubic", "--sink", "null"), *words)
 
 
 @pytest.mark.parametrize("args, words", [
@@ -213,13 +213,13 @@ def test_more_bad_runs_get_one_sentence(args, words):
     (["--width", "99999"], ["camera.width"]), (["--threads", "100000"], ["--threads"]),
 ])
 def test_models_command_checks_its_numbers_like_the_main_command(args, words):
-    assert_clean_error(run_cli("models", *args), *words)
+    assert_clean_error(cli("models", *args), *words)
 
 
 def test_an_empty_sink_list_is_refused(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("sinks: []\n")
-    assert_clean_error(run_cli("--config", str(cfg), "--source", "test"), "sinks", "at least 1")
+    assert_clean_error(cli("--config", str(cfg), "--source", "test"), "sinks", "at least 1")
 
 
 def test_bench_writes_json_only_where_asked_and_never_over_a_file(tmp_path):
@@ -227,16 +227,17 @@ def test_bench_writes_json_only_where_asked_and_never_over_a_file(tmp_path):
              "--sizes", "32x32", "--threads", "1"]
     victim = tmp_path / "clip.mp4"
     victim.write_bytes(b"a video")
-    assert_clean_error(run_cli(*quick, "--out", str(victim)), "already exists", "--overwrite")
+    assert_clean_error(cli(*quick, "--out", str(victim)), "already exists", "--overwrite")
     assert victim.read_bytes() == b"a video"
-    assert_clean_error(run_cli(*quick, "--out", "/proc/b.json"), "not writable")
-    assert run_cli(*quick, "--out", str(tmp_path / "b.json")).returncode == 0
+    assert_clean_error(cli(*quick, "--out", "/proc/b.json"), "not writable")
+    assert cli(*quick, "--out", str(tmp_path / "b.json")).returncode == 0
     assert (tmp_path / "b.json").is_file()
     proc = subprocess.run([sys.executable, "-m", "vcam_sr.cli", *quick], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0 and not (tmp_path / "vcam-sr-bench.json").exists()  # no default file
 
 
+@pytest.mark.slow
 def test_export_never_writes_over_its_checkpoint_or_an_existing_file(tmp_path):
     from vcam_sr.models.networks import build_generator, preset_args
     import torch
@@ -263,6 +264,11 @@ def test_export_never_writes_over_its_checkpoint_or_an_existing_file(tmp_path):
     (["--out", "{tmp}/afile"], ["is a file"]),
 ])
 def test_train_bad_input_gets_one_sentence(tmp_path, args, words):
+    import contextlib
+    import io
+
+    from training import train
+
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     (tmp_path / "broken.yaml").write_text("data: [1, 2\n")
     (tmp_path / "afile").write_text("x")
@@ -271,6 +277,7 @@ def test_train_bad_input_gets_one_sentence(tmp_path, args, words):
     for flag in ("--config", "--out"):
         if flag not in args:
             args = [flag, base[flag], *args]
-    proc = subprocess.run([sys.executable, "-m", "training.train", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
-    assert_clean_error(proc, *words)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = train.main(args)
+    assert_clean_error(subprocess.CompletedProcess(args, code, "", err.getvalue()), *words)

@@ -1,11 +1,14 @@
 """The GPU lane's rehearsal: the very script a lent GPU runs, with --dry-run, every step at toy
 size on the CPU (the CPU standing in for CUDA), so it cannot rot between lent sessions."""
+import pytest
 import json
 import os
 import shutil
 import subprocess
 
 from conftest import REPO, real_frames, write_video
+
+pytestmark = pytest.mark.slow  # real servers, browsers, displays or whole clips: the full run only
 
 
 def test_the_lane_runs_every_step_at_toy_size_on_the_cpu(tmp_path, tiny_data):

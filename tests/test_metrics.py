@@ -11,6 +11,7 @@ PUBLISHED_BICUBIC = {"Set5": 33.66, "Set14": 30.24, "B100": 29.56}
 
 
 @needs_shared()
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PUBLISHED_BICUBIC))
 def test_bicubic_matches_published_psnr(name):
     result = score_sets(pil_bicubic, {name: load_val_set(VAL, name)})[name]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED, VAL, needs_shared, real_frames, run_cli
+from conftest import SHARED, VAL, needs_shared, real_frames, cli
 from vcam_sr.models import networks
 from engine_build.export import describe, export_onnx
 from vcam_sr.models.networks import load_checkpoint
@@ -36,6 +36,7 @@ def test_every_shipped_model_describes_itself():
         assert (MODEL_DIR / f"{m.name}.pt").is_file()  # for the torch backend
 
 
+@pytest.mark.slow
 def test_export_writes_the_checkpoint_settings_into_the_onnx(tmp_path):
     model = networks.build_generator("fast")
     ckpt = {"preset": "fast", "model_args": networks.preset_args("fast"), "step": 7,
@@ -69,6 +70,7 @@ def test_condition_estimate_tells_clean_from_noisy_or_compressed():
 
 
 @needs_shared()
+@pytest.mark.slow
 def test_shipped_default_beats_bicubic_on_a_real_noisy_jpeg_frame():
     """One real talking-head frame, shrunk 2x, with webcam-like noise and JPEG (not the benchmark)."""
     from training.clips import read_clip
@@ -157,6 +159,7 @@ def test_auto_starts_on_the_model_that_fits(noisy_frame, caplog):
 
 
 @needs_shared()
+@pytest.mark.slow
 def test_auto_gives_clean_input_to_the_clean_model_and_switches_only_on_a_clear_window(noisy_frame):
     from training.data import load_val_set
 
@@ -175,7 +178,7 @@ def test_auto_gives_clean_input_to_the_clean_model_and_switches_only_on_a_clear_
 
 
 def test_models_command_lists_each_model_and_auto_s_pick():
-    proc = run_cli("models", "--width", "160", "--height", "90")
+    proc = cli("models", "--width", "160", "--height", "90")
     assert proc.returncode == 0, proc.stderr
     for name in ("fast-clean", "balanced", "clean input:", "noisy or compressed input:"):
         assert name in proc.stdout, proc.stdout
@@ -183,7 +186,7 @@ def test_models_command_lists_each_model_and_auto_s_pick():
     table = proc.stdout.splitlines()[:4]
     second_column = {line.index(line.split()[1], len(line.split()[0])) for line in table}
     assert len(second_column) == 1, table
-    found = json.loads(run_cli("models", "--width", "160", "--height", "90", "--json").stdout)
+    found = json.loads(cli("models", "--width", "160", "--height", "90", "--json").stdout)
     assert {m["model"] for m in found["models"]} >= {"fast", "balanced"} and found["models"][0]["commit"]
 
 

@@ -124,7 +124,7 @@ def test_fresh_plain_generator_starts_at_bicubic():
     assert np.abs(ours.numpy() * 255 - pil)[4:-4, 4:-4].max() < 3.0  # PIL rounds between passes
 
 
-@pytest.mark.parametrize("preset", ["fast", "quality"])
+@pytest.mark.parametrize("preset", ["fast", pytest.param("quality", marks=pytest.mark.slow)])
 def test_onnx_export_matches_pytorch(preset, tmp_path):
     model = randomise(build_generator(preset))
     path = export_onnx(model, tmp_path / f"{preset}.onnx")

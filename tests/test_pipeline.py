@@ -82,6 +82,7 @@ def test_slow_upscaler_drops_frames_and_latency_stays_bounded(tmp_path):
         assert last_pts * stream.time_base > 1.2
 
 
+@pytest.mark.slow
 def test_sigterm_stops_cleanly_and_finishes_the_file(tmp_path):
     out = tmp_path / "run.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "vcam_sr.cli", "--source", "test", "--width", "96",
@@ -131,6 +132,7 @@ def start_conversion(tmp_path, *extra, source="long.mp4"):
     return proc
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_an_interrupted_conversion_exits_non_zero_and_leaves_no_output(tmp_path, sig, code):
     proc = start_conversion(tmp_path)
@@ -150,6 +152,7 @@ def test_a_stop_after_the_last_frame_does_not_mark_a_finished_run_interrupted():
     assert pipeline.finished and not pipeline.interrupted
 
 
+@pytest.mark.slow
 def test_a_ctrl_c_just_before_the_controller_starts_still_stops_the_run(tmp_path):
     """The signal is delivered at that exact point by wrapping Controller.start (which then runs
     as it is): before the fix, start() cleared the stop and the whole file was written, exit 0."""
@@ -169,6 +172,7 @@ def test_a_ctrl_c_just_before_the_controller_starts_still_stops_the_run(tmp_path
     assert "nothing was run" in proc.stderr and not out.exists()
 
 
+@pytest.mark.slow
 def test_keep_partial_keeps_an_interrupted_conversion_under_a_partial_name(tmp_path):
     proc = start_conversion(tmp_path, "--keep-partial")
     proc.send_signal(signal.SIGINT)
@@ -178,6 +182,7 @@ def test_keep_partial_keeps_an_interrupted_conversion_under_a_partial_name(tmp_p
     assert 0 < len(read_video(tmp_path / "out.partial.mp4")) < 300
 
 
+@pytest.mark.slow
 def test_keep_partial_never_writes_over_the_input_or_an_earlier_partial(tmp_path):
     proc = start_conversion(tmp_path, "--keep-partial", source="out.partial.mp4")  # the input
     before = (tmp_path / "out.partial.mp4").read_bytes()
@@ -243,6 +248,7 @@ def test_the_source_is_never_released_while_a_read_is_in_progress():
     assert not source.closed_mid_read
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.3, 0.8])
 def test_ctrl_c_during_start_up_never_ends_in_a_traceback(delay):
     proc = subprocess.Popen([sys.executable, "-m", "vcam_sr.cli", "--source", "test", "--sink", "null",

@@ -7,10 +7,13 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from vcam_sr import Pipeline, create_upscaler, open_source
 from vcam_sr.sinks.base import Sink
 from vcam_sr.media.colour import to_rgb
+
+pytestmark = pytest.mark.slow  # real servers, browsers, displays or whole clips: the full run only
 
 SERVER = """
 import sys, time, av, numpy as np

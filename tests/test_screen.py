@@ -14,6 +14,7 @@ from vcam_sr.errors import VcamError
 from vcam_sr.sources import open_source
 
 
+@pytest.mark.slow
 def test_screen_region_is_captured_from_a_real_display(xvfb, tmp_path, monkeypatch):
     if not shutil.which("display"):
         pytest.skip("ImageMagick's display is not installed (.ci/run installs imagemagick)")

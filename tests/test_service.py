@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import REPO, assert_clean_error, real_frames, run_cli, write_video
+from conftest import REPO, assert_clean_error, real_frames, cli, write_video
 from vcam_sr.config import load_config
 from vcam_sr.controller import Controller
 
@@ -68,12 +68,12 @@ def test_a_second_vcam_sr_on_the_same_camera_says_which_process_holds_it():
                               cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        proc = run_cli("--source", "5", "--sink", "null")
+        proc = cli("--source", "5", "--sink", "null")
         assert_clean_error(proc, "camera 5 is in use by another vcam-sr", f"process {holder.pid}")
     finally:
         holder.kill()
         holder.wait()
-    assert "in use" not in run_cli("--source", "5", "--sink", "null").stderr  # freed with its holder
+    assert "in use" not in cli("--source", "5", "--sink", "null").stderr  # freed with its holder
 
 
 def test_autostart_writes_and_removes_the_login_entry(tmp_path):
@@ -114,8 +114,9 @@ def test_the_login_entry_quotes_a_python_path_with_a_space():
     assert shlex.split(exec_line[len("Exec="):]) == command
 
 
+@pytest.mark.slow
 def test_doctor_names_each_problem_with_its_fix():
-    proc = run_cli("doctor", timeout=120)
+    proc = cli("doctor")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     for part in ("Cameras:", "Virtual cameras:", "onnxruntime execution providers", "fast-clean",

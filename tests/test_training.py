@@ -131,6 +131,7 @@ def test_set_reaches_top_level_keys():
     assert load_config(cfg, ["seed=7"]).train == load_config(cfg).train
 
 
+@pytest.mark.slow
 def test_tiny_training_lowers_the_loss_and_resumes(tmp_path, tiny_data, caplog):
     caplog.set_level("INFO")
     cfg = tiny_config(tmp_path, tiny_data)
@@ -150,6 +151,7 @@ def test_tiny_training_lowers_the_loss_and_resumes(tmp_path, tiny_data, caplog):
     assert np.mean(losses[-2:]) < losses[0]
 
 
+@pytest.mark.slow
 def test_two_process_gloo_ddp_run(tmp_path, tiny_data):
     cfg = tiny_config(tmp_path, tiny_data, steps=6, val_every=6, ckpt_every=6)
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -163,6 +165,7 @@ def test_two_process_gloo_ddp_run(tmp_path, tiny_data):
     assert "batch 4 per process" in proc.stderr
 
 
+@pytest.mark.slow
 def test_robust_run_validates_on_clips_and_saves_its_settings(tmp_path, tiny_data, capsys):
     clips = tmp_path / "clips"
     clips.mkdir()
@@ -186,6 +189,7 @@ def test_context_degrades_a_larger_region_then_cuts_it_away(tiny_data):
     assert (lr - down).abs().mean() < 0.06  # still the centre of the same region
 
 
+@pytest.mark.slow
 def test_crop_bank_is_made_by_worker_processes_and_trains(tmp_path, tiny_data):
     from training.data import CropBank
 

@@ -16,8 +16,8 @@ import pytest
 from conftest import REPO
 
 pytest.importorskip("PySide6", reason="the tray extra (PySide6-Essentials) is not installed")
-pytestmark = pytest.mark.skipif(not all(shutil.which(t) for t in ("trayer", "xdotool", "import")),
-                                reason="trayer, xdotool or imagemagick missing (.ci/run installs them)")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not all(shutil.which(t) for t in ("trayer", "xdotool", "import")),
+                                 reason="trayer, xdotool or imagemagick missing (.ci/run installs them)")]
 KEEP = os.environ.get("VCAM_SR_SCREENSHOTS")
 
 

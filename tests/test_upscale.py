@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, assert_clean_error, real_frames, run_cli, write_video
+from conftest import REPO, assert_clean_error, real_frames, cli, write_video
 
 
 def clip_with_sound(path, frames=50, rotation=0, size=(96, 64)):
@@ -28,7 +28,7 @@ def streams(path):
 
 def test_a_video_comes_out_2x_with_every_audio_packet_and_its_rotation(tmp_path):
     src = clip_with_sound(tmp_path / "talk.mp4", rotation=90)
-    proc = run_cli("upscale", str(src), "--backend", "bicubic")
+    proc = cli("upscale", str(src), "--backend", "bicubic")
     assert proc.returncode == 0, proc.stderr
     assert "x realtime" in proc.stdout
     (info_in, sound_in, first_in), (info_out, sound_out, first_out) = streams(src), streams(tmp_path / "talk_2x.mp4")
@@ -43,7 +43,7 @@ def test_a_video_comes_out_2x_with_every_audio_packet_and_its_rotation(tmp_path)
 def test_images_come_out_2x_in_the_same_type(tmp_path, suffix):
     src = tmp_path / f"photo{suffix}"
     Image.fromarray(real_frames(1, 80, 60)[0]).save(src)
-    proc = run_cli("upscale", str(src), "--model", "fast-clean")
+    proc = cli("upscale", str(src), "--model", "fast-clean")
     assert proc.returncode == 0, proc.stderr
     with Image.open(tmp_path / f"photo_2x{suffix}") as out:
         assert out.size == (160, 120) and out.format == Image.open(src).format
@@ -52,11 +52,12 @@ def test_images_come_out_2x_in_the_same_type(tmp_path, suffix):
 def test_png_alpha_is_kept(tmp_path):
     rgba = np.dstack([real_frames(1, 40, 30)[0], np.full((30, 40), 128, np.uint8)])
     Image.fromarray(rgba, "RGBA").save(tmp_path / "logo.png")
-    assert run_cli("upscale", str(tmp_path / "logo.png"), "--backend", "bicubic").returncode == 0
+    assert cli("upscale", str(tmp_path / "logo.png"), "--backend", "bicubic").returncode == 0
     out = np.asarray(Image.open(tmp_path / "logo_2x.png"))
     assert out.shape == (60, 80, 4) and abs(int(out[..., 3].mean()) - 128) <= 1
 
 
+@pytest.mark.slow
 def test_an_interrupted_folder_run_resumes_doing_each_file_once(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -101,7 +102,7 @@ def test_bad_upscale_input_gets_one_sentence(tmp_path, args, words):
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 500)
     Image.fromarray(real_frames(1, 32, 24)[0]).save(tmp_path / "photo.png")
     before = (tmp_path / "photo.png").read_bytes()
-    assert_clean_error(run_cli("upscale", *[a.replace("{tmp}", str(tmp_path)) for a in args]), *words)
+    assert_clean_error(cli("upscale", *[a.replace("{tmp}", str(tmp_path)) for a in args]), *words)
     assert (tmp_path / "photo.png").read_bytes() == before
     assert not list(tmp_path.glob(".*partial*")) and not list(tmp_path.glob("*_2x"))
 
@@ -112,12 +113,13 @@ def test_a_bad_file_in_a_folder_is_skipped_with_its_reason_and_the_rest_is_done(
     Image.fromarray(real_frames(1, 32, 24)[0]).save(folder / "a.png")
     (folder / "b_fake.png").write_text("not a picture")
     Image.fromarray(real_frames(1, 32, 24)[0]).save(folder / "c.png")
-    proc = run_cli("upscale", str(folder), "-o", str(tmp_path / "out"), "--backend", "bicubic")
+    proc = cli("upscale", str(folder), "-o", str(tmp_path / "out"), "--backend", "bicubic")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "b_fake.png is not a readable image" in proc.stderr and "1 file(s) could not be upscaled" in proc.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_2x.png", "c_2x.png"]
 
 
+@pytest.mark.slow
 def test_sigterm_during_upscale_exits_143_and_keeps_nothing_half_done(tmp_path):
     clip = clip_with_sound(tmp_path / "long.mp4", frames=250, size=(320, 192))
     out = tmp_path / "long_2x.mp4"

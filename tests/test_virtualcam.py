@@ -61,6 +61,7 @@ def test_real_v4l2loopback_device_accepts_frames():
     assert stats.frames == 10
 
 
+@pytest.mark.slow
 def test_inference_rests_while_nobody_reads_the_stand_in_device_node(tmp_path):
     """No v4l2loopback device can exist here, so a regular file stands in for the device node:
     inotify reports its opens and closes the same way."""

@@ -15,6 +15,8 @@ from conftest import REPO, assert_clean_error, run_cli
 from test_upscale import clip_with_sound
 from web_helpers import TIMEOUT, png_bytes
 
+pytestmark = pytest.mark.slow  # real servers, browsers, displays or whole clips: the full run only
+
 
 class WebProcess:
     """`vcam-sr web --port 0 ...` in a subprocess; `base` is the address it printed."""

@@ -139,6 +139,7 @@ def test_live_viewers_are_capped_and_the_api_keeps_answering(serve):
     again.close()
 
 
+@pytest.mark.slow
 def test_viewers_of_a_stopped_pipeline_are_let_go(serve):
     """Live viewers while nothing streams (Stop pressed) leave like any other: the issue's 8
     switches to the Live tab while live was stopped held 8 threads for good."""

@@ -3,6 +3,7 @@
 together, progress that moves, the job list with cancel and delete, a refused upload, and a
 Live tab that explains itself and runs the camera only while it is open.
 VCAM_SR_SCREENSHOTS=docs refreshes docs/web-*.png."""
+import pytest
 import time
 
 import numpy as np
@@ -11,6 +12,8 @@ from PIL import Image
 from conftest import SHARED, real_frames
 from test_upscale import clip_with_sound
 from web_helpers import TIMEOUT, browser, keep, serve  # noqa: F401
+
+pytestmark = pytest.mark.slow  # real servers, browsers, displays or whole clips: the full run only
 
 KODAK = SHARED / "train" / "kodak25" / "kodim23.png"
 

@@ -18,6 +18,8 @@ from web_helpers import TIMEOUT, assert_json_refusal, bicubic
 from vcam_sr.convert.jobs import JobQueue
 from vcam_sr.apps.web import WebServer, create_app
 
+pytestmark = pytest.mark.slow  # real servers, browsers, displays or whole clips: the full run only
+
 INSIDE = os.environ.get("VCAM_SR_TEST_MOUNTS")
 
 

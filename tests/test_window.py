@@ -19,8 +19,8 @@ from PIL import Image
 
 from conftest import REPO, assert_clean_error
 
-pytestmark = pytest.mark.skipif(not all(shutil.which(p) for p in ("Xvfb", "openbox", "xdotool", "import")),
-                                reason="Xvfb, openbox, xdotool or imagemagick missing (.ci/run installs them)")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not all(shutil.which(p) for p in ("Xvfb", "openbox", "xdotool", "import")),
+                                 reason="Xvfb, openbox, xdotool or imagemagick missing (.ci/run installs them)")]
 TITLE = "^vcam-sr \\(q to quit\\)$"  # xdotool takes a regular expression
 SATURATED = {"yellow": (255, 255, 0), "cyan": (0, 255, 255), "magenta": (255, 0, 255)}
 

@@ -124,7 +124,7 @@ class WindowSink(Sink):
         frame = to_rgb(frame)
         if self.side_by_side:
             h, w = frame.shape[:2]
-            before = cv2.resize(to_rgb(source_frame), (w, h), interpolation=cv2.INTER_NEAREST)
+            before = cv2.resize(to_rgb(source_frame), (w, h), interpolation=cv2.INTER_CUBIC)  # what a plain 2x shows
             frame = np.concatenate([before, frame], axis=1)
         return cv2.cvtColor(frame, cv2.COLOR_RGB2BGR).tobytes()
 
