@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from vcam_sr.errors import VcamError
 from vcam_sr.commands import apply_log_level, parser
 from vcam_sr.convert.files import CODECS, kind, plan, upscale_image, upscale_video
@@ -44,23 +46,24 @@ def main(argv=None) -> int:
     start, frames, media, done = time.monotonic(), 0, 0.0, 0
     current, failed, image_upscaler = None, [], None
     try:
-        for src, dst in jobs:
-            current = src
-            try:
-                if kind(src) == "image":  # one upscaler for all the images: logged once
-                    image_upscaler = image_upscaler or make(None)
-                    result = upscale_image(src, dst, image_upscaler, args.overwrite)
-                else:
-                    result = upscale_video(src, dst, make, args.crf, args.codec, overwrite=args.overwrite)
-            except VcamError as exc:
-                if len(jobs) == 1:
-                    raise
-                print(f"vcam-sr: error: {exc}; skipped it", file=sys.stderr)  # the batch goes on
-                failed.append(src.name)
-                continue
-            frames, media, done = frames + result.frames, media + result.media_seconds, done + 1
-            log.info("wrote %s (%d frame%s in %.1f s)", result.path, result.frames,
-                     "" if result.frames == 1 else "s", result.seconds)
+        with logging_redirect_tqdm():  # log lines go above a progress bar, not onto it
+            for src, dst in jobs:
+                current = src
+                try:
+                    if kind(src) == "image":  # one upscaler for all the images: logged once
+                        image_upscaler = image_upscaler or make(None)
+                        result = upscale_image(src, dst, image_upscaler, args.overwrite)
+                    else:
+                        result = upscale_video(src, dst, make, args.crf, args.codec, overwrite=args.overwrite)
+                except VcamError as exc:
+                    if len(jobs) == 1:
+                        raise
+                    print(f"vcam-sr: error: {exc}; skipped it", file=sys.stderr)  # the batch goes on
+                    failed.append(src.name)
+                    continue
+                frames, media, done = frames + result.frames, media + result.media_seconds, done + 1
+                log.info("wrote %s (%d frame%s in %.1f s)", result.path, result.frames,
+                         "" if result.frames == 1 else "s", result.seconds)
     except KeyboardInterrupt:
         print(f"vcam-sr: error: interrupted while upscaling {current.name}: its output was not "
               f"written; {done} finished file(s) are kept, and the same command resumes", file=sys.stderr)
