@@ -30,7 +30,7 @@ setup(
         # torch is pinned: on these machines 2.13.0 is a local CPU wheel, anything else is a
         # multi-GB CUDA download.
         "train": ["torch==2.13.0", "onnx>=1.15", "onnxscript>=0.1", "onnxconverter-common>=1.14",
-                  "scikit-image>=0.22", "tensorboard>=2.14",
+                  "scikit-image>=0.22", "scikit-learn>=1.3", "tensorboard>=2.14",
                   # an ffmpeg with libvmaf, for VMAF in the call curve (training/callcurve.py)
                   "imageio-ffmpeg>=0.8"],
         # Qt's tray icon: a real menu on Linux, Windows and macOS from pip alone (see README).
@@ -44,7 +44,8 @@ setup(
         # pytest-timeout: .ci/run gives every test a limit; python-xlib: the window tests click
         # the preview window's close button as a window manager does
         "dev": ["pytest>=8", "pytest-timeout>=2.1", "python-xlib>=0.33", "torch==2.13.0", "onnx>=1.15",
-                "onnxscript>=0.1", "onnxconverter-common>=1.14", "scikit-image>=0.22", "tensorboard>=2.14",
+                "onnxscript>=0.1", "onnxconverter-common>=1.14", "scikit-image>=0.22", "scikit-learn>=1.3",
+                "tensorboard>=2.14",
                 "tensorrt-rtx-cu12", "PySide6-Essentials>=6.5", "flask>=3", "waitress>=3",
                 "playwright>=1.40", "requests>=2.28", "openvino>=2024.0", "imageio-ffmpeg>=0.8"],
     },

@@ -226,3 +226,16 @@ def test_a_new_stream_is_judged_afresh():
     assert auto.current.name == "fast"
     auto.new_stream()  # the next image of a batch is clean
     assert set(run(auto, clock, clean, 1, fps=1)) == {"fast-clean"}
+
+
+def test_the_gate_fit_separates_clean_from_degraded_measurements():
+    from training.fit_condition import fit_logistic
+
+    rng = np.random.default_rng(0)
+    clean = rng.normal([0.0, 0.1, 0.1], 0.1, (60, 3))
+    degraded = rng.normal([1.5, 0.4, 0.3], 0.1, (60, 3))
+    x = np.vstack([clean, degraded])
+    label = np.r_[np.zeros(60), np.ones(60)].astype(bool)
+    fit = fit_logistic(x, label, np.ones(120))
+    score = ((x - fit["mean"]) / np.array(fit["scale"])) @ np.array(fit["weights"]) + fit["bias"]
+    assert fit["features"] == list(condition.FEATURES) and np.mean((score > 0) == label) > 0.95

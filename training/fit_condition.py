@@ -7,8 +7,8 @@
 Crops of training images and frames are shrunk 2x and delivered clean, webcam-like or call-like
 (training/degradations.py, the profiles the robust models learn from). Each crop is labelled by
 what matters: whether the robust model beats the clean one on it (Y-PSNR against the original;
-without the two models, whether it was degraded at all). A logistic regression on the logs of
-the three measurements fits the labels, each crop weighted by the dB a wrong choice costs
+without the two models, whether it was degraded at all). A logistic regression (scikit-learn) on the
+logs of the three measurements fits the labels, each crop weighted by the dB a wrong choice costs
 there (or, without the models, both classes weighted equally). The held-out clips
 (training/clips.py conditions) are only scored: the share of frames sent to the robust model,
 and the Y-PSNR of the gate's choice per frame against always-clean and always-robust.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -25,15 +26,17 @@ from tqdm import tqdm
 from training.clips import ClipSet
 from training.data import downscaled, load_hr_pool
 from training.degradations import PROFILES, degrade
-from training.evaluate import Upscale, onnx_upscaler
 from training.metrics import psnr_ssim
-from vcam_sr.upscalers import condition
 from vcam_sr.atomic import atomic_path
 from vcam_sr.errors import VcamError
+from vcam_sr.media.colour import luma
+from vcam_sr.upscalers import condition
+from vcam_sr.upscalers.base import Upscaler
+from vcam_sr.upscalers.onnxruntime import OnnxRuntimeUpscaler
 
 
 def sample_crops(pool, count: int, rng) -> list[tuple[np.ndarray, np.ndarray, int]]:
-    """(degraded LR, HR, profile index) of `count` crops, LR 160-320 px, profiles in turn."""
+    """(degraded LR luma, HR luma, profile index) of `count` crops, LR 160-320 px, profiles in turn."""
     crops = []
     for i in tqdm(range(count), desc="crops", unit="crop"):
         img = pool[rng.integers(len(pool))]
@@ -41,30 +44,31 @@ def sample_crops(pool, count: int, rng) -> list[tuple[np.ndarray, np.ndarray, in
         side = int(min(h, w, rng.integers(320, 641))) // 2 * 2
         y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
         hr = img[y:y + side, x:x + side]
-        crops.append((degrade(downscaled(hr, 0.5), PROFILES[i % 3], rng), hr, i % 3))
+        crops.append((degrade(downscaled(hr, 0.5), PROFILES[i % 3], rng), luma(hr), i % 3))
     return crops
 
 
-def robust_gain(crops, clean: Upscale, robust: Upscale) -> np.ndarray:
+def y_psnr(sr: np.ndarray, hr: np.ndarray, border: int = 2) -> float:
+    """PSNR of two luma planes in [0, 1], `border` pixels cropped, as the literature scores."""
+    error = (sr - hr)[border:-border, border:-border]
+    return float(10 * np.log10(1 / max(np.mean(error ** 2), 1e-12)))
+
+
+def robust_gain(crops, clean: Upscaler, robust: Upscaler) -> np.ndarray:
     """dB by which the robust model beats the clean one on each crop (Y-PSNR vs the original)."""
-    return np.array([psnr_ssim(robust(lr), hr)[0] - psnr_ssim(clean(lr), hr)[0]
+    return np.array([y_psnr(robust.upscale_y(lr), hr) - y_psnr(clean.upscale_y(lr), hr)
                      for lr, hr, _ in tqdm(crops, desc="labels", unit="crop")])
 
 
-def fit_logistic(x: np.ndarray, label: np.ndarray, weight: np.ndarray, steps: int = 5000,
-                 l2: float = 1e-3) -> dict:
-    """Gradient descent on the weighted log loss, on standardised features."""
+def fit_logistic(x: np.ndarray, label: np.ndarray, weight: np.ndarray) -> dict:
+    """scikit-learn's weighted logistic regression on standardised features, in the form
+    vcam_sr/upscalers/condition.py reads."""
+    from sklearn.linear_model import LogisticRegression
+
     mean, scale = x.mean(0), x.std(0)
-    z = (x - mean) / scale
-    weight = weight / weight.mean()
-    w, b = np.zeros(z.shape[1]), 0.0
-    for _ in range(steps):
-        p = 1 / (1 + np.exp(-(z @ w + b)))
-        g = weight * (p - label) / len(z)
-        w -= 0.5 * (z.T @ g + l2 * w)
-        b -= 0.5 * g.sum()
+    fit = LogisticRegression(C=10.0).fit((x - mean) / scale, label, sample_weight=weight / weight.mean())
     return {"features": list(condition.FEATURES), "mean": mean.tolist(), "scale": scale.tolist(),
-            "weights": w.tolist(), "bias": float(b)}
+            "weights": fit.coef_[0].tolist(), "bias": float(fit.intercept_[0])}
 
 
 def main(argv=None) -> int:
@@ -81,7 +85,8 @@ def main(argv=None) -> int:
     try:
         if bool(args.clean_model) != bool(args.robust_model):
             raise ValueError("pass both --clean-model and --robust-model, or neither")
-        models = [onnx_upscaler(p) for p in (args.clean_model, args.robust_model)] if args.clean_model else None
+        models = [OnnxRuntimeUpscaler(Path(p), ["CPUExecutionProvider"], 2)
+                  for p in (args.clean_model, args.robust_model)] if args.clean_model else None
         pool = load_hr_pool(args.data, 4, 320)
         clips = ClipSet(args.clips, max_frames=40, with_flicker=False) if args.clips else None
     except (FileNotFoundError, ValueError, VcamError) as exc:
@@ -126,7 +131,7 @@ def score_clips(clips: ClipSet, models, fit: dict) -> list[str]:
         sent = np.array([condition.estimate(f, fit).degraded for f, _ in pairs])
         line = f"clips, {c}: {sent.mean():.0%} of frames to the robust model"
         if models:
-            psnr = np.array([[psnr_ssim(m(f), h)[0] for m in models] for f, h in pairs])
+            psnr = np.array([[psnr_ssim(m.upscale(f), h)[0] for m in models] for f, h in pairs])
             gated = np.where(sent, psnr[:, 1], psnr[:, 0])
             line += (f"; Y-PSNR always clean {psnr[:, 0].mean():.2f}, always robust "
                      f"{psnr[:, 1].mean():.2f}, gated {gated.mean():.2f} dB")
