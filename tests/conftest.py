@@ -167,12 +167,17 @@ def xvfb():
     """A virtual X display (Debian's xvfb, which .ci/run installs); yields its DISPLAY."""
     if not shutil.which("Xvfb"):
         pytest.skip("Xvfb is not installed (apt-get install xvfb; .ci/run does)")
+    server, display = start_xvfb()
+    yield display
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def start_xvfb() -> tuple[subprocess.Popen, str]:
+    """A new Xvfb display: (its process, its DISPLAY)."""
     read_fd, write_fd = os.pipe()
     server = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x768x24",
                                "-nolisten", "tcp"], pass_fds=(write_fd,), stderr=subprocess.DEVNULL)
     os.close(write_fd)
     with os.fdopen(read_fd) as pipe:
-        display = f":{pipe.readline().strip()}"
-    yield display
-    server.terminate()
-    server.wait(timeout=10)
+        return server, f":{pipe.readline().strip()}"

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, assert_clean_error
+from conftest import REPO, assert_clean_error, start_xvfb
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not all(shutil.which(p) for p in ("Xvfb", "openbox", "xdotool", "import")),
                                  reason="Xvfb, openbox, xdotool or imagemagick missing (.ci/run installs them)")]
@@ -28,12 +28,7 @@ SATURATED = {"yellow": (255, 255, 0), "cyan": (0, 255, 255), "magenta": (255, 0,
 @pytest.fixture(scope="module")
 def desktop():
     """A virtual X display of its own with a window manager; yields its DISPLAY."""
-    read_fd, write_fd = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x768x24",
-                               "-nolisten", "tcp"], pass_fds=(write_fd,), stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        display = f":{pipe.readline().strip()}"
+    server, display = start_xvfb()
     manager = subprocess.Popen(["openbox", "--sm-disable"], env={**os.environ, "DISPLAY": display},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     yield display
