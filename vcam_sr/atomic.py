@@ -29,10 +29,14 @@ def check_output(path: str | os.PathLike, overwrite: bool = False, inputs: Itera
     if not str(path).strip():
         raise VcamError(f"the output name is empty; give a file name such as {example}")
     path = Path(path).expanduser()
-    if path.is_dir():
-        raise VcamError(f"cannot write {path}: it is a folder; give a file name such as {path / example}")
-    if not path.parent.is_dir():
-        raise VcamError(f"cannot write {path}: folder {path.parent} does not exist")
+    check_name_length(path)
+    try:
+        if path.is_dir():
+            raise VcamError(f"cannot write {path}: it is a folder; give a file name such as {path / example}")
+        if not path.parent.is_dir():
+            raise VcamError(f"cannot write {path}: folder {path.parent} does not exist")
+    except OSError as exc:  # a parent that cannot be searched, a path too long, ...
+        raise VcamError(f"cannot write {path} ({exc.strerror or exc}); choose another location") from None
     try:
         with tempfile.TemporaryFile(dir=path.parent):
             pass
@@ -42,15 +46,35 @@ def check_output(path: str | os.PathLike, overwrite: bool = False, inputs: Itera
     for source in inputs:
         if same_file(path, Path(source)):
             raise VcamError(f"the output {path} is the input {source}; choose another output name")
-    if path.exists() and not overwrite:
+    if os.path.lexists(path) and not overwrite:  # a dangling symbolic link is taken too
         raise VcamError(f"{path} already exists; choose another output name or pass --overwrite")
     return path
 
 
+def check_name_length(path: Path) -> None:
+    """Refuse a file name longer than its folder's file system holds (255 bytes on most)."""
+    try:
+        limit = os.pathconf(path.parent if path.parent.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    size = len(os.fsencode(path.name))
+    if size > limit:
+        raise VcamError(f"the output name {path.name[:40]}... is {size} bytes, longer than the "
+                        f"{limit} this file system allows; rename the input or give -o a shorter name")
+
+
+def write_error(exc: OSError, path: Path) -> VcamError:
+    """The sentence for an output that failed while being written (a full disk, a quota, a
+    file-size limit, a folder that went read-only)."""
+    return VcamError(f"{path} could not be written ({exc.strerror or exc}); free some space or "
+                     "choose another output folder")
+
+
 def free_name(path: Path) -> Path:
-    """`path`, or NAME-2.EXT, NAME-3.EXT, ... : the first that does not exist."""
+    """`path`, or NAME-2.EXT, NAME-3.EXT, ... : the first name not taken (by a file, a folder
+    or a symbolic link, even one that points nowhere)."""
     candidate, n = path, 1
-    while candidate.exists():
+    while os.path.lexists(candidate):
         n += 1
         candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
     return candidate
@@ -118,7 +142,7 @@ class AtomicOutput:
                 target = free_name(target)
                 continue
             except OSError:  # no hard links here (some network and FAT file systems)
-                if target.exists():
+                if os.path.lexists(target):
                     target = free_name(target)
                     continue
                 os.rename(self.tmp, target)

@@ -1,6 +1,7 @@
 """`vcam-sr upscale`: whole videos and images into new files at twice the size."""
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import time
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from vcam_sr.config import bounded_int
 from vcam_sr.errors import VcamError
 from vcam_sr.commands import apply_log_level, parser
 from vcam_sr.convert.files import CODECS, kind, plan, upscale_image, upscale_video
@@ -25,12 +27,19 @@ EXAMPLES = """examples:
   vcam-sr upscale photos/ -o photos_2x/         (run it again after an interruption to resume)"""
 
 
+def named_path(text: str) -> Path:
+    """argparse type: a path that is not empty (Path("") would silently mean this folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a file or folder name")
+    return Path(text)
+
+
 def main(argv=None) -> int:
     ap = parser("upscale", DESCRIPTION, models=("backend", "model", "threads"), epilog=EXAMPLES)
-    ap.add_argument("inputs", nargs="+", type=Path, help="video or image files, or folders of them")
-    ap.add_argument("-o", "--output", type=Path, help="output file (one input) or folder (default: "
+    ap.add_argument("inputs", nargs="+", type=named_path, help="video or image files, or folders of them")
+    ap.add_argument("-o", "--output", type=named_path, help="output file (one input) or folder (default: "
                                                        "NAME_2x beside each input)")
-    ap.add_argument("--crf", type=int, default=18, choices=range(0, 52), metavar="0-51",
+    ap.add_argument("--crf", type=bounded_int(0, 51), default=18, metavar="0-51",
                     help="video quality, lower is better and larger (default 18)")
     ap.add_argument("--codec", default="h264", choices=sorted(CODECS), help="video codec (default h264)")
     ap.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")

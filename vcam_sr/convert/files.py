@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
+import stat
 import time
 from dataclasses import dataclass
 from itertools import chain
@@ -16,11 +18,12 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from vcam_sr.atomic import AtomicOutput, check_output, remove_stale_partials
+from vcam_sr.atomic import (AtomicOutput, check_name_length, check_output, remove_stale_partials, same_file,
+                            write_error)
 from vcam_sr.errors import VcamError
 from vcam_sr.media.colour import YuvPicture, luma, normalized_luma
 from vcam_sr.media.images import TYPES as IMAGE_TYPES
-from vcam_sr.media.images import read_still, save_image, upscaled_image
+from vcam_sr.media.images import check_fits, read_still, save_image, upscaled_image
 from vcam_sr.media.video import CONTAINERS, ENCODERS as CODECS, VideoFrame, VideoReader, VideoWriter
 from vcam_sr.upscalers.base import Upscaler
 
@@ -68,15 +71,11 @@ def _gone(dst: Path) -> VcamError:
                      "written; nothing was saved, so create the folder and run again")
 
 
-def _disk_error(exc: OSError, dst: Path) -> VcamError:
-    return VcamError(f"{dst} could not be written ({exc.strerror or exc}); free some space or "
-                     "choose another output folder")
-
-
 def upscale_image(src: Path, dst: Path, upscaler: Upscaler, overwrite: bool = False) -> Done:
     """An image in the same format, upright, alpha and ICC profile kept, 16-bit stays 16-bit."""
     start = time.monotonic()
     still = read_still(src)
+    check_fits((2 * still.size[0], 2 * still.size[1]), IMAGE_TYPES[dst.suffix.lower()], src.name)
     upscaler.new_stream()
     upscaler.plan([still.grey if still.grey is not None else luma(still.rgb)])
     if still.grey is not None:
@@ -88,7 +87,9 @@ def upscale_image(src: Path, dst: Path, upscaler: Upscaler, overwrite: bool = Fa
         save_image(image, output.tmp, IMAGE_TYPES[dst.suffix.lower()], still)
         final = _commit(output, dst, overwrite)
     except OSError as exc:
-        raise _disk_error(exc, dst) from None
+        raise write_error(exc, dst) from None
+    except ValueError as exc:  # the encoder refused the picture
+        raise VcamError(f"{dst.name} could not be encoded ({exc}); try a PNG output") from None
     finally:
         output.discard()
     return Done(final, 1, time.monotonic() - start, 0.0)
@@ -157,22 +158,53 @@ def upscale_video(src: Path, dst: Path, make_upscaler: Callable[[tuple[int, int]
         if not dst.parent.is_dir():
             raise _gone(dst) from None
         if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EIO):
-            raise _disk_error(exc, dst) from None
+            raise write_error(exc, dst) from None
         raise VcamError(f"{src} could not be upscaled into {dst.name} ({exc}); if a stream cannot "
                         f"be copied into {dst.suffix}, try -o with an .mkv name") from None
     except OSError as exc:
-        raise _disk_error(exc, dst) from None
+        raise write_error(exc, dst) from None
     finally:
         output.discard()
     return Done(final, frames, time.monotonic() - start, media)
 
 
+def _output_pattern(src: Path) -> re.Pattern:
+    """Every name this tool gives the output of `src`: a_2x.png, named apart (a-png_2x.png), or
+    beside a file that was there first (a_2x-2.png)."""
+    stem, suffix = re.escape(src.stem), re.escape(src.suffix.lstrip(".").lower())
+    out = re.escape(Path(output_name(src)).suffix)
+    return re.compile(f"{stem}(-{suffix})?_2x(-[0-9]+)?{out}", re.IGNORECASE)
+
+
 def _folder_items(src: Path) -> list[Path]:
     """The videos and images in a folder, less the ones that are this tool's own outputs of
     others there (a_2x.png beside a.png), so a folder upscaled into itself is not done twice."""
-    items = sorted(p for p in src.iterdir() if p.is_file() and not p.name.startswith(".") and kind(p))
-    outputs = {output_name(p) for p in items}
-    return [p for p in items if p.name not in outputs]
+    try:
+        items = sorted(p for p in src.iterdir() if p.is_file() and not p.name.startswith(".") and kind(p))
+    except OSError as exc:
+        raise VcamError(f"folder {src} cannot be read ({exc.strerror or exc}); check its permissions") from None
+    patterns = [_output_pattern(p) for p in items]
+    return [p for p in items if not any(pat.fullmatch(p.name) for pat in patterns)]
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VcamError(f"cannot create the output folder {folder} ({exc.strerror or exc}); give -o a "
+                        "folder that can be written") from None
+
+
+def _readable_file(src: Path) -> None:
+    """A pipe, a device or a socket would block or never end: only regular files are upscaled."""
+    try:
+        regular = stat.S_ISREG(src.stat().st_mode)
+    except OSError as exc:
+        raise VcamError(f"{src} cannot be read ({exc.strerror or exc}); check the path and its "
+                        "permissions") from None
+    if not regular:
+        raise VcamError(f"{src} is not a regular file (a pipe or a device); save the video or image "
+                        "to a file and upscale that")
 
 
 def plan(inputs: list[Path], output: Path | None, overwrite: bool) -> list[tuple[Path, Path]]:
@@ -200,6 +232,7 @@ def plan(inputs: list[Path], output: Path | None, overwrite: bool) -> list[tuple
         if kind(src) is None:
             raise VcamError(f"{src.name} is neither a video ({', '.join(VIDEO_TYPES)}) nor an image "
                             f"({', '.join(IMAGE_TYPES)})")
+        _readable_file(src)
         dst = output if output is not None and len(inputs) == 1 and not output.is_dir() else \
             (output or src.parent) / output_name(src)
         same_type = (IMAGE_TYPES.get(dst.suffix.lower()) == IMAGE_TYPES[src.suffix.lower()]
@@ -208,11 +241,12 @@ def plan(inputs: list[Path], output: Path | None, overwrite: bool) -> list[tuple
             raise VcamError(f"{dst.name} cannot hold the upscaled {src.name} (images keep their type, "
                             f"videos go into .mp4, .mov or .mkv); name the output like {output_name(src)}")
         wanted.append((src, dst, False))
-    wanted = _apart(wanted)
+    wanted = _apart(_distinct_pairs(wanted))
     jobs = []
     for src, dst, from_folder in wanted:
         if from_folder:
-            dst.parent.mkdir(parents=True, exist_ok=True)
+            check_name_length(dst)
+            _make_folder(dst.parent)
             if dst.exists() and not overwrite:
                 log.info("skipping %s: %s is already done", src.name, dst)
                 continue
@@ -221,6 +255,16 @@ def plan(inputs: list[Path], output: Path | None, overwrite: bool) -> list[tuple
         for stale in remove_stale_partials(folder):
             log.info("removed %s, left behind by an upscale that was killed", stale.name)
     return jobs
+
+
+def _distinct_pairs(wanted: list[tuple[Path, Path, bool]]) -> list[tuple[Path, Path, bool]]:
+    """One job per input file, though it was given twice (by name, by a link, alone and in
+    its folder)."""
+    kept: list[tuple[Path, Path, bool]] = []
+    for item in wanted:
+        if not any(same_file(item[0], other[0]) for other in kept):
+            kept.append(item)
+    return kept
 
 
 def _apart(wanted: list[tuple[Path, Path, bool]]) -> list[tuple[Path, Path, bool]]:

@@ -4,17 +4,22 @@ orientation applied), alpha upscaled beside the picture, the ICC profile carried
 refused from the header, before anything is decoded."""
 from __future__ import annotations
 
+import io
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 from vcam_sr.errors import VcamError
 
 TYPES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 MAX_PIXELS = 50_000_000  # 50 megapixels in (200 out): past this an image is refused, not decoded
+GREY_MODES = ("L", "LA", "I;16", "I;16B", "I;16L", "I")
+MAX_SIDE = {"WEBP": 16383, "JPEG": 65535}  # what each format can hold, in pixels a side
+log = logging.getLogger("vcam_sr.media")
 
 
 @dataclass
@@ -59,6 +64,44 @@ def check_header(path: Path, max_pixels: int = MAX_PIXELS) -> tuple[str, int, in
     return fmt, w, h
 
 
+def check_fits(size: tuple[int, int], fmt: str, name: str) -> None:
+    """Refuse, before any work, an upscaled size that the output's format cannot hold."""
+    side = MAX_SIDE.get(fmt)
+    if side and max(size) > side:
+        raise VcamError(f"{name} at twice the size would be {size[0]}x{size[1]}, past {fmt}'s limit "
+                        f"of {side} pixels a side; convert it to PNG and upscale that")
+
+
+def profile_space(icc: bytes) -> str | None:
+    """The colour space an ICC profile describes ('RGB', 'GRAY', 'CMYK'), None if unreadable."""
+    try:
+        return ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile.xcolor_space.strip()
+    except (OSError, ImageCms.PyCMSError):
+        return None
+
+
+def _to_rgb(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
+    """A CMYK picture as RGB: through its own profile into sRGB when it has one (a plain
+    conversion shifts printed colours), and the profile that now describes it."""
+    if icc and profile_space(icc) == "CMYK":
+        srgb = ImageCms.createProfile("sRGB")
+        im = ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), srgb, outputMode="RGB")
+        return im, ImageCms.ImageCmsProfile(srgb).tobytes()
+    return im.convert("RGB"), None
+
+
+def _fitting_profile(icc: bytes | None, wanted: str, name: str) -> bytes | None:
+    """`icc` if it describes pictures of the `wanted` space ('RGB' or 'GRAY'); a profile of
+    another space would make viewers misread the colours, so it is left out, with a warning."""
+    if not icc:
+        return None
+    if profile_space(icc) != wanted:
+        log.warning("%s carries a colour profile that does not fit its pixels (%s); the upscaled "
+                    "image is written without it", name, profile_space(icc) or "unreadable")
+        return None
+    return icc
+
+
 def read_still(path: Path, max_pixels: int = MAX_PIXELS) -> Still:
     check_header(path, max_pixels)
     try:
@@ -66,9 +109,14 @@ def read_still(path: Path, max_pixels: int = MAX_PIXELS) -> Still:
             im.load()
             icc = im.info.get("icc_profile")
             im = ImageOps.exif_transpose(im)
-            if im.mode == "P":  # a palette cannot hold the new in-between colours
-                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+            if im.mode == "CMYK":
+                im, icc = _to_rgb(im, icc)
+            if "transparency" in im.info and im.mode in ("P", "RGB", "L"):  # a palette or colour key
+                im = im.convert("LA" if im.mode == "L" else "RGBA")
+            elif im.mode == "P":  # a palette cannot hold the new in-between colours
+                im = im.convert("RGB")
             alpha = im.getchannel("A") if im.mode in ("RGBA", "LA", "PA") else None
+            icc = _fitting_profile(icc, "GRAY" if im.mode in GREY_MODES else "RGB", path.name)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 grey = np.asarray(im, dtype=np.float32) / 65535.0
                 return Still(None, grey, alpha, icc, True)

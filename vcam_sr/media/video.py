@@ -80,11 +80,29 @@ class VideoReader:
         if not self.container.streams.video:
             self.container.close()
             raise VcamError(f"{self.location} has no video stream; pass a video file or a stream URL")
-        self.stream = self.container.streams.video[0]
+        self.stream = self.container.streams.best("video")  # FFmpeg's pick: not a cover picture
+        if self.stream.codec_context is None or not self.stream.codec_context.width:
+            self.container.close()
+            raise VcamError(f"the video stream of {self.location} cannot be decoded (an unknown codec, "
+                            "or a damaged header); check that it plays, or convert it to H.264")
+        self._warn_left_out()
         self.stream.thread_type = "AUTO"
         self.info = self._probe()
         self.decoded = 0
         self._size_changed = False
+
+    def _warn_left_out(self) -> None:
+        """Say what will not be in the output: other video streams (a cover picture, a second
+        angle) and an alpha channel, which H.264 and HEVC cannot hold."""
+        others = [f"#{s.index}" for s in self.container.streams.video if s.index != self.stream.index]
+        if others and not self.is_stream:
+            log.warning("%s has %d more video stream(s) (%s); only stream #%d (%s) is used",
+                        self.location, len(others), ", ".join(others), self.stream.index,
+                        self.stream.codec_context.name)
+        fmt = self.stream.codec_context.pix_fmt or ""
+        if fmt.startswith(("yuva", "rgba", "bgra", "argb", "abgr", "ya", "gbrap")):
+            log.warning("%s has transparency (%s); the output has none, as H.264 and HEVC cannot "
+                        "hold it", self.location, fmt)
 
     def _probe(self) -> VideoInfo:
         s, ctx = self.stream, self.stream.codec_context
@@ -148,7 +166,7 @@ class VideoReader:
         """The display rotation of the first frame (degrees counter-clockwise), 0 when none;
         reads from a fresh demuxer so this reader's position is untouched."""
         with av.open(self.location) as other:
-            for frame in other.decode(video=0):
+            for frame in other.decode(other.streams[self.stream.index]):
                 return float(frame.rotation or 0)
         return 0.0
 

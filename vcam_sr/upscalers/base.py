@@ -101,7 +101,9 @@ def upscale_picture(upscaler: Upscaler, picture: YuvPicture) -> YuvPicture:
     y = luma_codes(upscaler.upscale_luma(normalized_luma(picture)), picture.space)
     if picture.u is None:
         return YuvPicture(y, None, None, picture.space)
-    return YuvPicture(y, _bicubic(picture.u), _bicubic(picture.v), picture.space)
+    (sx, sy), (h, w) = picture.subsampling, y.shape
+    ch, cw = -(-h // sy), -(-w // sx)  # an odd-sized input's last chroma sample covers one pixel
+    return YuvPicture(y, _bicubic(picture.u)[:ch, :cw], _bicubic(picture.v)[:ch, :cw], picture.space)
 
 
 def time_calls(upscale, frame, repeats: int, clock=time.perf_counter) -> list[float]:
