@@ -8,13 +8,14 @@ import logging
 import signal
 import sys
 
-from vcam_sr.commands import COMMANDS, LOG_LEVELS, STOP_SIGNALS, StartupInterrupted
+from vcam_sr.commands import COMMANDS, LOG_LEVELS, STOP, STOP_SIGNALS, StartupInterrupted
 from vcam_sr.errors import VcamError
 
 
 def interrupt(stopped_by: list[int], code: int) -> None:
     """A subcommand's signal handler: note the exit code (130, 143, 129) and unwind as Ctrl-C."""
     stopped_by.append(code)
+    STOP.set()
     raise KeyboardInterrupt
 
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if level:
         logging.getLogger().setLevel(level.upper())
     stopped_by: list[int] = []
+    STOP.clear()
     for sig, code in STOP_SIGNALS:  # during start-up: note them, act once loaded
         signal.signal(sig, lambda *_, code=code: stopped_by.append(code))
     try:

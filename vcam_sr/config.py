@@ -5,6 +5,7 @@ config.yaml at the repository root documents every key; a test keeps it equal to
 from __future__ import annotations
 
 import argparse
+import stat
 from pathlib import Path
 from typing import Literal, Optional, Union
 
@@ -45,7 +46,7 @@ class Config(_Section):
     camera: CameraOptions = CameraOptions()
     degrade: float = Field(1.0, ge=0.05, le=1.0)
     degrade_jpeg: Optional[int] = Field(None, ge=1, le=100)
-    backend: Literal["auto", "tensorrt", "onnxruntime", "torch", "bicubic"] = "auto"
+    backend: Literal["auto", "tensorrt", "onnxruntime", "openvino", "torch", "bicubic"] = "auto"
     model: str = "auto"
     threads: int = Field(0, ge=0, le=MAX_THREADS)
     sinks: list[str] = Field(["virtualcam"], min_length=1)
@@ -120,11 +121,29 @@ def _explain(exc: ValidationError, origin: str) -> VcamError:
                      "see config.yaml for the accepted values")
 
 
+MAX_CONFIG_BYTES = 1 << 20  # config.yaml is 3 kB; a larger file is not a config
+
+
+def _check_config_file(path: Path) -> None:
+    """A pipe or a device would block or never end (and is then deaf to Ctrl-C): only a
+    regular file of a sensible size is read."""
+    info = path.stat()  # FileNotFoundError and the rest are explained by the caller
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise VcamError(f"config file {path} is not a regular file (a pipe or a device); pass a YAML "
+                        "file such as config.yaml")
+    if info.st_size > MAX_CONFIG_BYTES:
+        raise VcamError(f"config file {path} is {info.st_size / 2**20:.0f} MB, too large for a config; "
+                        "pass a YAML file such as config.yaml")
+
+
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
     """Defaults, then the YAML file at `path`, then `overrides` (CLI flags), validated."""
     data: dict = {}
     if path is not None:
         try:
+            _check_config_file(Path(path))
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except FileNotFoundError:
             raise VcamError(f"config file {path} does not exist; pass an existing file to --config") from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Sequence
 
 from vcam_sr.errors import VcamError
@@ -113,12 +114,17 @@ class Controller:
         if pipeline is not None:
             pipeline.stop()
 
-    def wait(self) -> None:
-        """Block until the pipeline ends: its file or `frames` done, stopped, or failed."""
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the pipeline ends (its file or `frames` done, stopped, or failed), or
+        for at most `timeout` seconds; True once it has ended."""
         with self._lock:
             thread = self._thread
+        deadline = None if timeout is None else time.monotonic() + timeout
         while thread is not None and thread.is_alive():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
             thread.join(0.2)  # in slices: before Python 3.14 a bare join() defers Ctrl-C on Windows
+        return True
 
     def switch_source(self, spec: int | str) -> None:
         """Read from another camera, file, stream, the screen or the test pattern."""

@@ -160,8 +160,12 @@ class Pipeline:
     def close(self) -> None:
         """Release sinks, upscaler and source (camera / device handles). A live run's outputs are
         kept however it ended; an offline conversion's only if it finished."""
-        for sink in self._opened:
-            sink.close(complete=self.realtime or self.finished)
+        failed = None
+        for sink in self._opened:  # each sink is closed, though another one failed to
+            try:
+                sink.close(complete=self.realtime or self.finished)
+            except Exception as exc:
+                failed = failed or exc
         self._opened.clear()
         with self._swap_lock:
             pending = [p for p in (self._new_source, self._new_upscaler) if p is not None]
@@ -172,11 +176,13 @@ class Pipeline:
         capture = self._capture_thread
         if capture is not None:  # a camera must not be released while a read() is in progress
             capture.join(timeout=SOURCE_GRACE_S)
-            if capture.is_alive():
-                log.warning("the source did not return a frame within %g s of stopping; leaving it "
-                            "to the operating system rather than releasing it mid-read", SOURCE_GRACE_S)
-                return
-        self.source.close()
+        if capture is not None and capture.is_alive():
+            log.warning("the source did not return a frame within %g s of stopping; leaving it "
+                        "to the operating system rather than releasing it mid-read", SOURCE_GRACE_S)
+        else:
+            self.source.close()
+        if failed is not None:
+            raise failed
 
     def __enter__(self):
         return self

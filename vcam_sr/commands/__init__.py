@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import textwrap
+import threading
 
 from vcam_sr import __version__
 
@@ -24,6 +25,18 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 # Ctrl-C, kill, and a closed terminal: each stops a run cleanly with the shell's exit code.
 STOP_SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)] + (
     [(signal.SIGHUP, 129)] if hasattr(signal, "SIGHUP") else [])
+
+
+# Set by a stop signal as well as raised: a KeyboardInterrupt that lands in a library's
+# __del__ or callback is swallowed there, and a long loop must still stop (check_stop).
+STOP = threading.Event()
+
+
+def check_stop() -> bool:
+    """Raise KeyboardInterrupt if a stop signal came; False otherwise (a `should_stop`)."""
+    if STOP.is_set():
+        raise KeyboardInterrupt
+    return False
 
 
 class StartupInterrupted(Exception):

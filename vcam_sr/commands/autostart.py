@@ -23,7 +23,9 @@ def entry_path() -> Path:
         return Path(os.environ["APPDATA"]) / "Microsoft/Windows/Start Menu/Programs/Startup/vcam-sr.cmd"
     if sys.platform == "darwin":
         return home / "Library/LaunchAgents/io.github.vcam-sr.plist"
-    config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+    # The XDG spec: a relative XDG_CONFIG_HOME is invalid and ignored (no desktop would look there).
+    configured = Path(os.environ.get("XDG_CONFIG_HOME") or "")
+    config = configured if configured.is_absolute() else home / ".config"
     return config / "autostart/vcam-sr.desktop"
 
 

@@ -6,10 +6,12 @@ import argparse
 import logging
 import signal
 import sys
+import time
 
 from vcam_sr.commands import COMMANDS, STOP_SIGNALS, StartupInterrupted, common, model_options, wrap
 from vcam_sr.errors import VcamError
 
+STOP_GRACE_S = 10.0  # how long a stop waits for a source that is still opening
 EXAMPLES = """examples:
   vcam-sr --source 0                       camera 0 -> 2x -> virtual camera
   vcam-sr --source 0 --sink window         ... and watch it in a window
@@ -70,6 +72,23 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def wait_for(controller, stopped_by: list[int]) -> bool:
+    """Wait for the run to end; once a stop signal came, for at most STOP_GRACE_S more while it
+    is still starting: a source blocked in the operating system (a pipe that no one writes)
+    cannot be interrupted and must not keep the program from exiting. False if it gave up.
+    A run already going is always waited for, so a recording is finished, not cut off."""
+    from vcam_sr.controller import STARTING
+
+    stopped_at = None
+    while not controller.wait(timeout=0.5):
+        if stopped_by and stopped_at is None:
+            stopped_at = time.monotonic()
+        if stopped_at is not None and controller.state == STARTING and \
+                time.monotonic() - stopped_at > STOP_GRACE_S:
+            return False
+    return True
+
+
 def run(argv: list[str], stopped_by: list[int]) -> int:
     """The live or file pipeline, through the same Controller as the tray and the web page.
     `stopped_by` collects the exit codes of the signals that arrived (130 Ctrl-C, 143 SIGTERM).
@@ -90,7 +109,10 @@ def run(argv: list[str], stopped_by: list[int]) -> int:
     controller.start()
     if stopped_by:  # a signal between the check above and start() must still stop it
         controller.request_stop()
-    controller.wait()
+    if not wait_for(controller, stopped_by):
+        print(f"vcam-sr: error: the source did not let go within {STOP_GRACE_S:g} s of the stop (a pipe "
+              "with no writer, or a device that hangs); exiting without it", file=sys.stderr)
+        return stopped_by[0]
     if controller.state == ERROR:
         raise VcamError(controller.error)
     pipeline = controller.last_run

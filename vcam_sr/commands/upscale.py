@@ -11,7 +11,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from vcam_sr.config import bounded_int
 from vcam_sr.errors import VcamError
-from vcam_sr.commands import apply_log_level, parser
+from vcam_sr.commands import apply_log_level, check_stop, parser
 from vcam_sr.convert.files import CODECS, kind, plan, upscale_image, upscale_video
 from vcam_sr.upscalers import create_upscaler
 
@@ -58,12 +58,14 @@ def main(argv=None) -> int:
         with logging_redirect_tqdm():  # log lines go above a progress bar, not onto it
             for src, dst in jobs:
                 current = src
+                check_stop()
                 try:
                     if kind(src) == "image":  # one upscaler for all the images: logged once
                         image_upscaler = image_upscaler or make(None)
                         result = upscale_image(src, dst, image_upscaler, args.overwrite)
                     else:
-                        result = upscale_video(src, dst, make, args.crf, args.codec, overwrite=args.overwrite)
+                        result = upscale_video(src, dst, make, args.crf, args.codec, should_stop=check_stop,
+                                               overwrite=args.overwrite)
                 except VcamError as exc:
                     if len(jobs) == 1:
                         raise

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vcam_sr.atomic import AtomicOutput, check_output, free_name
+from vcam_sr.atomic import AtomicOutput, check_output, free_name, remove_stale_partials, write_error
 from vcam_sr.errors import VcamError
 from vcam_sr.media.colour import YuvPicture
 from vcam_sr.media.video import CONTAINERS, VideoWriter
@@ -45,6 +45,8 @@ class FileSink(Sink):
         self.container, self.output, self.frames, self.start = None, None, 0, None
 
     def open(self, width: int, height: int, fps: float) -> None:
+        for stale in remove_stale_partials(self.path.parent):
+            log.info("removed %s, left behind by a recording that was killed", stale.name)
         self.output = AtomicOutput(self.path)
         self.size, self.fps = (width, height), fps
 
@@ -65,20 +67,35 @@ class FileSink(Sink):
     def write(self, frame: YuvPicture | np.ndarray, source_frame) -> None:
         if self.container is None:
             self.container = self._writer(frame)
-        if self.wall_clock:  # milliseconds since the first frame: dropped frames keep true speed
-            now = time.monotonic()
-            self.start = self.start if self.start is not None else now
-            self.container.write(frame, round((now - self.start) * 1000))
-        else:
-            self.container.write(frame)
+        try:
+            if self.wall_clock:  # milliseconds since the first frame: dropped frames keep true speed
+                now = time.monotonic()
+                self.start = self.start if self.start is not None else now
+                self.container.write(frame, round((now - self.start) * 1000))
+            else:
+                self.container.write(frame)
+        except OSError as exc:  # av's errors with an errno (a full disk) are OSErrors too
+            raise self._failed(exc) from None
         self.frames += 1
+
+    def _failed(self, exc: OSError):
+        """Throw the unfinished recording away (a full disk must not stay full): the error to raise."""
+        if self.container is not None:
+            self.container.abandon()
+            self.container = None
+        self.output.discard()
+        self.frames = 0
+        return write_error(exc, self.path)
 
     def close(self, complete: bool = True) -> None:
         if self.container is None:
             if getattr(self, "output", None) is not None:
                 self.output.discard()
             return
-        self.container.close()
+        try:
+            self.container.close()
+        except OSError as exc:
+            raise self._failed(exc) from None
         self.container = None
         if complete and self.frames:
             final = self.output.commit(self.overwrite)
