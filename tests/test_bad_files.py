@@ -151,6 +151,12 @@ def test_a_pipe_or_a_device_as_input_is_refused_not_waited_on(tmp_path):
     assert_clean_error(cli("upscale", str(tmp_path / "pipe.mp4")), "not a regular file")
 
 
+@pytest.mark.parametrize("name, words", [("n" * 300 + ".png", "too long"), ("loop.png", "symbolic links")])
+def test_an_input_name_the_system_cannot_look_up_is_a_sentence(tmp_path, name, words):
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    assert_clean_error(cli("upscale", str(tmp_path / name)), "cannot be read", words)
+
+
 @pytest.mark.parametrize("args, words", [
     (["", "--backend", "bicubic"], ["inputs", "empty"]),
     (["{tmp}/a.png", "-o", ""], ["output", "empty"]),

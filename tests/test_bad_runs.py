@@ -3,6 +3,7 @@ one sentence and a non-zero exit, nothing half-written left behind, no run deaf 
 import errno
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,6 +62,20 @@ def test_a_full_disk_during_a_recording_is_a_sentence_and_leaves_nothing(tmp_pat
                            f"file:{tmp_path / 'out.mp4'}"], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert_clean_error(proc, "could not be written")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_recording_whose_folder_was_deleted_is_a_sentence(tmp_path):
+    from vcam_sr.errors import VcamError
+    from vcam_sr.sinks.file import FileSink
+
+    (tmp_path / "rec").mkdir()
+    sink = FileSink(tmp_path / "rec" / "out.mp4", wall_clock=False)
+    sink.open(64, 48, 25)
+    for rgb in real_frames(3, 64, 48):
+        sink.write(rgb, None)
+    shutil.rmtree(tmp_path / "rec")  # the user cleans up while it records
+    with pytest.raises(VcamError, match="disappeared"):
+        sink.close()
 
 
 class SwallowingLibrary(logging.Handler):

@@ -65,9 +65,17 @@ def check_name_length(path: Path) -> None:
 
 def write_error(exc: OSError, path: Path) -> VcamError:
     """The sentence for an output that failed while being written (a full disk, a quota, a
-    file-size limit, a folder that went read-only)."""
+    file-size limit, a folder that went read-only, or was deleted)."""
+    if not path.parent.is_dir():
+        return gone_error(path)
     return VcamError(f"{path} could not be written ({exc.strerror or exc}); free some space or "
                      "choose another output folder")
+
+
+def gone_error(path: Path) -> VcamError:
+    """The sentence for an output whose folder was deleted while it was being written."""
+    return VcamError(f"the output folder {path.parent} disappeared while {path.name} was being "
+                     "written; nothing was saved, so create the folder and run again")
 
 
 def free_name(path: Path) -> Path:
@@ -129,8 +137,14 @@ class AtomicOutput:
     def commit(self, overwrite: bool = True) -> Path:
         """Give the file its final name and return that name. Without `overwrite` a file that
         appeared there meanwhile (another program, another vcam-sr) is never replaced: this
-        result then takes the first free NAME-2.EXT, NAME-3.EXT ... and the caller is told."""
-        os.chmod(self.tmp, 0o644)  # mkstemp creates 0600
+        result then takes the first free NAME-2.EXT, NAME-3.EXT ... and the caller is told.
+        A temporary file deleted meanwhile (its folder, say) is a VcamError."""
+        try:
+            os.chmod(self.tmp, 0o644)  # mkstemp creates 0600
+        except FileNotFoundError:
+            raise gone_error(self.out) if not self.out.parent.is_dir() else VcamError(
+                f"the temporary file of {self.out} was deleted by another program while it was being "
+                "written; nothing was saved, so run again") from None
         if overwrite:
             os.replace(self.tmp, self.out)
             return self.out

@@ -36,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     if level:
         logging.getLogger().setLevel(level.upper())
     stopped_by: list[int] = []
-    STOP.clear()
     for sig, code in STOP_SIGNALS:  # during start-up: note them, act once loaded
         signal.signal(sig, lambda *_, code=code: stopped_by.append(code))
     try:
@@ -59,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return stopped_by[0]
     except KeyboardInterrupt:
         return stopped_by[-1] if stopped_by else 130
+    finally:
+        STOP.clear()  # this run's stop, not the next one's (main() is called again in tests)
 
 
 if __name__ == "__main__":

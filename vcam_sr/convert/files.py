@@ -18,8 +18,8 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from vcam_sr.atomic import (AtomicOutput, check_name_length, check_output, remove_stale_partials, same_file,
-                            write_error)
+from vcam_sr.atomic import (AtomicOutput, check_name_length, check_output, gone_error, remove_stale_partials,
+                            same_file, write_error)
 from vcam_sr.errors import VcamError
 from vcam_sr.media.colour import YuvPicture, luma, normalized_luma
 from vcam_sr.media.images import TYPES as IMAGE_TYPES
@@ -56,19 +56,11 @@ def luma_of(picture: YuvPicture | np.ndarray) -> np.ndarray:
 
 
 def _commit(output: AtomicOutput, dst: Path, overwrite: bool) -> Path:
-    try:
-        final = output.commit(overwrite)
-    except FileNotFoundError:
-        raise _gone(dst) from None
+    final = output.commit(overwrite)
     if final != dst:
         log.warning("%s appeared while this ran (another program?); it was left alone and this "
                     "result is %s", dst, final.name)
     return final
-
-
-def _gone(dst: Path) -> VcamError:
-    return VcamError(f"the output folder {dst.parent} disappeared while {dst.name} was being "
-                     "written; nothing was saved, so create the folder and run again")
 
 
 def upscale_image(src: Path, dst: Path, upscaler: Upscaler, overwrite: bool = False) -> Done:
@@ -156,7 +148,7 @@ def upscale_video(src: Path, dst: Path, make_upscaler: Callable[[tuple[int, int]
         final = _commit(output, dst, overwrite)
     except av.FFmpegError as exc:
         if not dst.parent.is_dir():
-            raise _gone(dst) from None
+            raise gone_error(dst) from None
         if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EIO):
             raise write_error(exc, dst) from None
         raise VcamError(f"{src} could not be upscaled into {dst.name} ({exc}); if a stream cannot "
@@ -195,16 +187,14 @@ def _make_folder(folder: Path) -> None:
                         "folder that can be written") from None
 
 
-def _readable_file(src: Path) -> None:
-    """A pipe, a device or a socket would block or never end: only regular files are upscaled."""
+def _input_mode(src: Path) -> int:
+    """The input's file type (stat's st_mode), or the sentence for one that cannot be used."""
     try:
-        regular = stat.S_ISREG(src.stat().st_mode)
-    except OSError as exc:
-        raise VcamError(f"{src} cannot be read ({exc.strerror or exc}); check the path and its "
-                        "permissions") from None
-    if not regular:
-        raise VcamError(f"{src} is not a regular file (a pipe or a device); save the video or image "
-                        "to a file and upscale that")
+        return src.stat().st_mode
+    except FileNotFoundError:
+        raise VcamError(f"{src} does not exist; pass video or image files, or a folder of them") from None
+    except OSError as exc:  # a name too long, a loop of links, a folder that cannot be searched
+        raise VcamError(f"{src} cannot be read ({exc.strerror or exc}); check the path") from None
 
 
 def plan(inputs: list[Path], output: Path | None, overwrite: bool) -> list[tuple[Path, Path]]:
@@ -217,9 +207,8 @@ def plan(inputs: list[Path], output: Path | None, overwrite: bool) -> list[tuple
                         "like a file name; give a folder, or upscale one input at a time")
     wanted: list[tuple[Path, Path, bool]] = []  # (source, destination, from a folder)
     for src in inputs:
-        if not src.exists():
-            raise VcamError(f"{src} does not exist; pass video or image files, or a folder of them")
-        if src.is_dir():
+        mode = _input_mode(src)
+        if stat.S_ISDIR(mode):
             folder = output or src.parent / f"{src.name}_2x"
             if folder.exists() and not folder.is_dir():
                 raise VcamError(f"{folder} is a file; -o for a folder of inputs must be a folder")
@@ -232,7 +221,9 @@ def plan(inputs: list[Path], output: Path | None, overwrite: bool) -> list[tuple
         if kind(src) is None:
             raise VcamError(f"{src.name} is neither a video ({', '.join(VIDEO_TYPES)}) nor an image "
                             f"({', '.join(IMAGE_TYPES)})")
-        _readable_file(src)
+        if not stat.S_ISREG(mode):  # a pipe or a device would block, or never end
+            raise VcamError(f"{src} is not a regular file (a pipe or a device); save the video or image "
+                            "to a file and upscale that")
         dst = output if output is not None and len(inputs) == 1 and not output.is_dir() else \
             (output or src.parent) / output_name(src)
         same_type = (IMAGE_TYPES.get(dst.suffix.lower()) == IMAGE_TYPES[src.suffix.lower()]
