@@ -69,6 +69,37 @@ def test_condition_estimate_tells_clean_from_noisy_or_compressed():
         assert condition.estimate(noisy_jpeg(lr, 6, 70)).degraded
 
 
+@pytest.mark.parametrize("size", [(160, 90), (640, 360), (1920, 1080)])
+def test_the_gate_reads_the_test_pattern_as_clean(size):
+    from vcam_sr.sources.test_pattern import TestPatternSource
+
+    source = TestPatternSource(*size, realtime=False)
+    for _ in range(3):
+        assert not condition.estimate(source.read()).degraded
+
+
+@needs_shared()
+def test_the_gate_reads_clean_clips_as_clean_whatever_the_decode_path():
+    """A file's model is planned from 8 frames (AutoUpscaler.plan): each clean clip, shrunk 2x,
+    wherever it starts, reads clean decoded exactly and through PyAV's truncating rgb24 path
+    (about 1.1 code values darker) alike."""
+    import av
+
+    from training.data import downscaled
+    from vcam_sr.media.colour import to_rgb
+    from vcam_sr.media.frames import from_av
+
+    for clip in sorted((SHARED / "val" / "clips").glob("*.mp4")):
+        exact, truncated = [], []
+        with av.open(str(clip)) as container:
+            for frame, _ in zip(container.decode(video=0), range(96)):
+                exact.append(downscaled(to_rgb(from_av(frame)), 0.5))
+                truncated.append(downscaled(frame.to_ndarray(format="rgb24"), 0.5))
+        for frames in (exact, truncated):
+            for start in range(0, len(frames) - 8, 16):
+                assert not condition.estimate(frames[start:start + 8]).degraded, (clip.name, start)
+
+
 @needs_shared()
 @pytest.mark.slow
 def test_shipped_default_beats_bicubic_on_a_real_noisy_jpeg_frame():

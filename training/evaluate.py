@@ -1,4 +1,4 @@
-"""Evaluate upscalers: Y-PSNR / SSIM on the image sets, video-call behaviour on clips, and cost.
+r"""Evaluate upscalers: Y-PSNR / SSIM on the image sets, video-call behaviour on clips, and cost.
 
     python -m training.evaluate --val ../shared/data/val --clips ../shared/data/val/clips \
         --onnx vcam_sr/models/*.onnx --auto --peers ../shared/peers/opencv_dnn_superres --cost --out eval/
@@ -185,6 +185,9 @@ def main(argv=None) -> int:
     ap.add_argument("--auto", action="store_true",
                     help="also score the runtime's --model auto, new for every image and clip")
     ap.add_argument("--onnx", nargs="*", default=[], help="ONNX models to score")
+    ap.add_argument("--openvino", nargs="*", default=[], choices=["f32", "bf16", "f16"],
+                    help="also score each --onnx model through OpenVINO on the CPU at these "
+                         "precisions (what each precision costs in quality)")
     ap.add_argument("--checkpoint", nargs="*", default=[], help="training checkpoints (.pt) to score")
     ap.add_argument("--peers", help="folder of OpenCV dnn_superres .pb models to score beside ours")
     ap.add_argument("--out", default="eval", help="folder for results.md and results.json")
@@ -214,6 +217,11 @@ def main(argv=None) -> int:
             if not Path(path).is_file():
                 raise FileNotFoundError(f"ONNX model {path} does not exist")
             methods[f"{Path(path).name} (onnxruntime)"] = onnx_upscaler(path)
+            for precision in args.openvino:
+                from vcam_sr.upscalers.openvino import OpenVinoUpscaler
+
+                methods[f"{Path(path).name} (openvino {precision})"] = OpenVinoUpscaler(
+                    Path(path), "CPU", precision, 2).upscale
         auto = AutoPerSource() if args.auto else None
     except (FileNotFoundError, ValueError, VcamError) as exc:
         print(f"error: {exc}", file=sys.stderr)

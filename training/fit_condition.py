@@ -1,4 +1,4 @@
-"""Fit the runtime's clean-or-degraded gate (vcam_sr/condition.py) on training crops.
+r"""Fit the runtime's clean-or-degraded gate (vcam_sr/upscalers/condition.py) on training crops.
 
     python -m training.fit_condition --data ../shared/data/train --clips ../shared/data/val/clips \
         --clean-model vcam_sr/models/fast-clean.onnx --robust-model vcam_sr/models/fast.onnx \

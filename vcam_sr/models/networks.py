@@ -19,7 +19,7 @@ PHASES = SCALE * SCALE  # sub-pixel channels per colour before PixelShuffle
 
 # name -> (architecture, keyword arguments). `fast` is CPU real time; `balanced` twice as deep
 # (1.6x the time: 4+ cores, or 320x180 input on 2); `quality` is for GPUs. Each takes the
-# measured noise and blocking of the frame as 3 conditions (vcam_sr/condition.py).
+# measured noise and blocking of the frame as 3 conditions (vcam_sr/upscalers/condition.py).
 PRESETS = {
     "fast": ("plain", dict(channels=16, blocks=4, y_only=True, conditions=3)),
     "balanced": ("plain", dict(channels=16, blocks=8, y_only=True, conditions=3)),
@@ -188,7 +188,7 @@ class PlainSR(nn.Module):
     colour conversion happens per frame and chroma is never changed (the runtime's contract).
 
     With `conditions=K` (Y-only nets) the net also takes K numbers per frame, the measured
-    noise and blocking of the input (vcam_sr/condition.py), as K constant planes beside Y, as
+    noise and blocking of the input (vcam_sr/upscalers/condition.py), as K constant planes beside Y, as
     FFDNet takes its noise map: one net then serves clean, webcam and call frames, and how it
     treats a frame changes smoothly with the measurement instead of switching between models.
     The planes cost one wider first conv (~1% of the time).

@@ -1,5 +1,5 @@
 """A built-in moving test pattern so the whole path runs where there is no camera: a zone plate
-(fine detail up to Nyquist), text, hard edges, colour bars and a moving disc."""
+(fine detail up to Nyquist) on a smooth ramp, text, hard edges, colour bars and a moving disc."""
 from __future__ import annotations
 
 import time
@@ -21,14 +21,18 @@ class TestPatternSource(Source):
         cx, cy = width * 0.75, height * 0.5
         r2 = ((x - cx) ** 2 + (y - cy) ** 2) / (min(width, height) * 0.5) ** 2
         zone = 0.5 + 0.5 * np.cos(np.pi * r2 * min(width, height) * 0.25)
-        self.background = np.repeat((zone * 255).astype(np.uint8)[..., None], 3, axis=2)
+        # The zone plate fills a disc on a smooth ramp, as on a test chart: a frame that is
+        # detail from edge to edge would read as noise to the clean-or-degraded gate.
+        ramp = 0.25 + 0.5 * x / max(width - 1, 1)
+        grey = np.where(r2 <= 0.8, zone, ramp)
+        self.background = np.repeat(np.round(grey * 255).astype(np.uint8)[..., None], 3, axis=2)
         bars = [(255, 255, 255), (255, 255, 0), (0, 255, 255), (0, 255, 0), (255, 0, 255),
                 (255, 0, 0), (0, 0, 255), (0, 0, 0)]
         bar_w = max(1, width // (2 * len(bars)))
         for i, colour in enumerate(bars):
             self.background[: height // 3, i * bar_w:(i + 1) * bar_w] = colour
         check = ((np.indices((height, width)).sum(axis=0) // 8) % 2 * 255).astype(np.uint8)
-        lower = slice(2 * height // 3, height)
+        lower = slice(5 * height // 6, height)
         self.background[lower, : width // 2] = check[lower, : width // 2, None]
 
     def read(self) -> np.ndarray:

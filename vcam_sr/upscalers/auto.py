@@ -3,7 +3,7 @@
 Not a backend: it holds one backend per model it has tried and decides which one runs.
 Two decisions, each logged with its reason:
 - variant: clean frames go to a clean-input model, noisy or compressed ones to a robust model
-  (vcam_sr/condition.py; the first frame decides, every frame is estimated until a window is
+  (vcam_sr/upscalers/condition.py; the first frame decides, every frame is estimated until a window is
   full, then one every few seconds, and the variant switches only when the window clearly
   points the other way, so it does not flip back and forth);
 - rung: of that variant's models, the deepest one whose time on the live frame size fits the

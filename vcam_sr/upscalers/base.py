@@ -16,7 +16,7 @@ from vcam_sr.media.colour import YuvPicture, luma, luma_codes, normalized_luma
 
 class Upscaler(ABC):
     """A backend implements `upscale_y`: float32 luma in [0, 1], HxW -> (2H)x(2W) float32,
-    unclipped; a `conditioned` one also takes the frame's condition (vcam_sr/condition.py) and
+    unclipped; a `conditioned` one also takes the frame's condition (vcam_sr/upscalers/condition.py) and
     measures it itself when given None. `upscale` takes whole frames (uint8 RGB, or a
     YuvPicture) of one stream and returns the same kind at twice the size, with the model's
     luma and the chroma of a bicubic scale; it tracks the stream's condition (measured every
