@@ -108,6 +108,41 @@ def test_anamorphic_aspect_and_stream_tags_are_kept(tmp_path):
     assert stream.metadata.get("language") == "fra" and stream.metadata.get("title") == "entretien"
 
 
+def test_a_pixel_aspect_set_only_by_the_container_is_kept(tmp_path):
+    """`ffmpeg -aspect` while remuxing sets the aspect in the mkv, not in the H.264 stream: a
+    player uses the container's, and so must the output (it played 5:4 instead of 16:9)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from vcam_sr.media.video import sample_aspect
+
+    src = write_planes(tmp_path / "square.mp4", [patch_picture(ColourSpace(), 96, 72)] * 2)
+    remuxed = tmp_path / "wide.mkv"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(src), "-c", "copy",
+                    "-aspect", "16:9", str(remuxed)], check=True, timeout=60)
+    upscale_video(remuxed, tmp_path / "out.mkv", bicubic, progress=False)
+    stream, outs, _ = decoded(tmp_path / "out.mkv")
+    assert sample_aspect(stream) == fractions.Fraction(4, 3)  # 96x72 shown 16:9
+    assert outs[0].y.shape == (144, 192)
+
+
+@pytest.mark.parametrize("codec", ["hevc", "h264"])
+def test_10_bit_chroma_that_overshoots_is_clipped_not_wrapped(tmp_path, codec):
+    """Bicubic overshoots at a sharp chroma edge; a 10-bit code above 1023 must become 1023,
+    not wrap to a code near 0 (x265 kept only the low 10 bits)."""
+    space = ColourSpace("bt709", True, 10)
+    y = np.full((64, 64), 512, np.uint16)
+    u = np.zeros((32, 32), np.uint16)
+    u[:, 16:] = 1023
+    src = write_planes(tmp_path / "edge.mkv", [YuvPicture(y, u, u.copy(), space)] * 2, codec="libx265",
+                       options={"x265-params": "lossless=1:log-level=error"})
+    upscale_video(src, tmp_path / "out.mkv", bicubic, codec=codec, crf=0, progress=False)
+    _, outs, _ = decoded(tmp_path / "out.mkv")
+    bright = outs[0].u[:, 33:40]  # just inside the bright side of the edge
+    assert bright.min() > 900, bright.min()
+
+
 def test_hevc_in_mp4_is_tagged_hvc1(tmp_path):
     src = write_planes(tmp_path / "in.mp4", [patch_picture(ColourSpace())] * 2)
     upscale_video(src, tmp_path / "out.mp4", bicubic, codec="hevc", progress=False)

@@ -15,8 +15,9 @@ def resize(frame: YuvPicture | np.ndarray, width: int, height: int) -> YuvPictur
         return YuvPicture(_resize(frame.y, width, height), None, None, frame.space)
     sx, sy = frame.subsampling
     cw, ch = -(-width // sx), -(-height // sy)
-    return YuvPicture(_resize(frame.y, width, height), _resize(frame.u, cw, ch),
-                      _resize(frame.v, cw, ch), frame.space)
+    y, u, v = (np.minimum(plane, frame.space.peak) for plane in  # cubic overshoots 10-bit codes
+               (_resize(frame.y, width, height), _resize(frame.u, cw, ch), _resize(frame.v, cw, ch)))
+    return YuvPicture(y, u, v, frame.space)
 
 
 def _resize(plane: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -58,6 +58,15 @@ class VideoInfo:
     metadata: dict = field(default_factory=dict)   # stream metadata: language, title, ...
 
 
+def sample_aspect(stream) -> fractions.Fraction | None:
+    """The pixel aspect a player uses: the container's, where it sets one (an mkv made with
+    `-aspect`), before the one in the video bitstream, as FFmpeg guesses it."""
+    for sar in (stream.sample_aspect_ratio, stream.codec_context.sample_aspect_ratio):
+        if sar and sar.numerator and sar != 1:
+            return sar
+    return None
+
+
 class VideoReader:
     """A file or stream URL: `info`, then `items()` yields VideoFrames of the first video
     stream and, for the streams in `copy`, their packets as they come (for remuxing). A size
@@ -110,7 +119,7 @@ class VideoReader:
         duration = float(s.duration * s.time_base) if s.duration and s.time_base else (
             self.container.duration / av.time_base if self.container.duration else None)
         return VideoInfo(ctx.width, ctx.height, float(rate), s.time_base or fractions.Fraction(1, 90000),
-                         s.frames or None, duration, ctx.name, ctx.pix_fmt, ctx.sample_aspect_ratio,
+                         s.frames or None, duration, ctx.name, ctx.pix_fmt, sample_aspect(s),
                          {t: getattr(ctx, t) for t in TAGS}, dict(s.metadata))
 
     def streams_to_copy(self) -> list:

@@ -103,7 +103,8 @@ def upscale_picture(upscaler: Upscaler, picture: YuvPicture) -> YuvPicture:
         return YuvPicture(y, None, None, picture.space)
     (sx, sy), (h, w) = picture.subsampling, y.shape
     ch, cw = -(-h // sy), -(-w // sx)  # an odd-sized input's last chroma sample covers one pixel
-    return YuvPicture(y, _bicubic(picture.u)[:ch, :cw], _bicubic(picture.v)[:ch, :cw], picture.space)
+    u, v = (np.minimum(_bicubic(c)[:ch, :cw], picture.space.peak) for c in (picture.u, picture.v))
+    return YuvPicture(y, u, v, picture.space)  # bicubic overshoots; 10-bit codes live in uint16
 
 
 def time_calls(upscale, frame, repeats: int, clock=time.perf_counter) -> list[float]:
