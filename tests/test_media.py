@@ -225,6 +225,28 @@ def test_jpeg_icc_profile_is_kept(tmp_path):
         assert out.info.get("icc_profile") == profile
 
 
+def test_exif_is_kept_with_the_orientation_applied(tmp_path):
+    """A phone photo stored sideways (orientation 6) comes out upright, with its other tags."""
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F], exif[0x0110] = 6, "Fairphone", "FP5"  # orientation, make, model
+    Image.fromarray(real_frames(1, 64, 48)[0]).save(tmp_path / "p.jpg", exif=exif.tobytes())
+    upscale_image(tmp_path / "p.jpg", tmp_path / "p_2x.jpg", BicubicUpscaler())
+    with Image.open(tmp_path / "p_2x.jpg") as out:
+        tags = out.getexif()
+        assert out.size == (96, 128)  # 48x64 upright, twice
+    assert (tags.get(0x010F), tags.get(0x0110)) == ("Fairphone", "FP5")
+    assert tags.get(0x0112, 1) == 1  # not rotated a second time by viewers
+
+
+def test_a_sixteen_bit_colour_png_says_it_comes_out_8_bit(tmp_path, caplog):
+    rgb16 = (np.linspace(0, 65535, 32 * 24 * 3).reshape(24, 32, 3)).astype(np.uint16)
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "deep.png"), rgb16)  # Pillow cannot write 16-bit colour
+    upscale_image(tmp_path / "deep.png", tmp_path / "deep_2x.png", BicubicUpscaler())
+    assert "16-bit colour PNG" in caplog.text and "8-bit" in caplog.text
+
+
 def test_animated_images_and_bombs_are_refused_from_the_header(tmp_path):
     frames = [Image.fromarray(f) for f in real_frames(3, 32, 32)]
     frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:])

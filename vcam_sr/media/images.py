@@ -1,6 +1,6 @@
 """Still images in and out (Pillow), kept as they came: the same file type, upright (EXIF
-orientation applied), alpha upscaled beside the picture, the ICC profile carried over, and
-16-bit and greyscale pictures at their own depth. Animated images and decompression bombs are
+orientation applied, the other EXIF tags carried over), alpha upscaled beside the picture, the
+ICC profile carried over, and 16-bit greyscale and greyscale pictures at their own depth. Animated images and decompression bombs are
 refused from the header, before anything is decoded."""
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ class Still:
     alpha: Image.Image | None
     icc_profile: bytes | None
     sixteen_bit: bool
+    exif: bytes | None = None  # without the orientation, which is applied to the pixels
 
     @property
     def size(self) -> tuple[int, int]:
@@ -106,9 +107,14 @@ def read_still(path: Path, max_pixels: int = MAX_PIXELS) -> Still:
     check_header(path, max_pixels)
     try:
         with Image.open(path) as im:
+            raw_mode = im.tile[0][3] if im.tile else ""  # what the file holds, gone after load()
             im.load()
             icc = im.info.get("icc_profile")
+            if str(raw_mode).startswith(("RGB;16", "RGBA;16")):
+                log.warning("%s is a 16-bit colour PNG, which Pillow reads at 8 bits; the upscaled "
+                            "image is 8-bit", path.name)
             im = ImageOps.exif_transpose(im)
+            exif = im.getexif().tobytes() if im.getexif() else None
             if im.mode == "CMYK":
                 im, icc = _to_rgb(im, icc)
             if "transparency" in im.info and im.mode in ("P", "RGB", "L"):  # a palette or colour key
@@ -119,11 +125,11 @@ def read_still(path: Path, max_pixels: int = MAX_PIXELS) -> Still:
             icc = _fitting_profile(icc, "GRAY" if im.mode in GREY_MODES else "RGB", path.name)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 grey = np.asarray(im, dtype=np.float32) / 65535.0
-                return Still(None, grey, alpha, icc, True)
+                return Still(None, grey, alpha, icc, True, exif)
             if im.mode in ("L", "LA"):
                 grey = np.asarray(im.getchannel("L"), dtype=np.float32) / 255.0
-                return Still(None, grey, alpha, icc, False)
-            return Still(np.asarray(im.convert("RGB")), None, alpha, icc, False)
+                return Still(None, grey, alpha, icc, False, exif)
+            return Still(np.asarray(im.convert("RGB")), None, alpha, icc, False, exif)
     except (OSError, ValueError) as exc:
         raise VcamError(f"{path.name} is not a readable image ({exc}); pass a PNG, JPEG or WebP file") from None
 
@@ -151,6 +157,8 @@ def save_image(image: Image.Image, path: Path, fmt: str, still: Still) -> None:
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     if still.icc_profile:
         options["icc_profile"] = still.icc_profile
+    if still.exif:
+        options["exif"] = still.exif
     if fmt == "JPEG" and image.mode not in ("RGB", "L"):
         image = image.convert("RGB")  # JPEG has no alpha
     image.save(path, fmt, **options)
