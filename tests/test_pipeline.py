@@ -118,11 +118,11 @@ def test_python_api_runs_a_pipeline_from_a_script(tmp_path):
 
 
 def start_conversion(tmp_path, *extra, source="long.mp4"):
-    """A --no-realtime conversion of a 300-frame clip (the balanced model on one thread), that is
+    """A --no-realtime conversion of a 600-frame clip (fast on one thread), that is
     known to be past its first frames when this returns."""
-    src = write_video(tmp_path / source, real_frames(60, 160, 96) * 5)
+    src = write_video(tmp_path / source, real_frames(60, 160, 96) * 10)
     proc = subprocess.Popen([sys.executable, "-m", "vcam_sr.cli", "--source", str(src), "--sink",
-                             f"file:{tmp_path / 'out.mp4'}", "--no-realtime", "--model", "balanced",
+                             f"file:{tmp_path / 'out.mp4'}", "--no-realtime", "--model", "fast",
                              "--threads", "1", *extra], cwd=REPO, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     for line in proc.stderr:

@@ -66,7 +66,7 @@ def test_an_interrupted_folder_run_resumes_doing_each_file_once(tmp_path):
     Image.fromarray(real_frames(1, 64, 48)[0]).save(folder / "c_photo.png")
     out = tmp_path / "out"
     command = [sys.executable, "-m", "vcam_sr.cli", "upscale", str(folder), "-o", str(out),
-               "--model", "balanced", "--threads", "1"]
+               "--model", "fast", "--threads", "1"]
     proc = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (out / "a_first_2x.mp4").exists() and time.monotonic() < deadline:
@@ -123,7 +123,7 @@ def test_a_bad_file_in_a_folder_is_skipped_with_its_reason_and_the_rest_is_done(
 def test_sigterm_during_upscale_exits_143_and_keeps_nothing_half_done(tmp_path):
     clip = clip_with_sound(tmp_path / "long.mp4", frames=250, size=(320, 192))
     out = tmp_path / "long_2x.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "vcam_sr.cli", "upscale", str(clip), "--model", "balanced",
+    proc = subprocess.Popen([sys.executable, "-m", "vcam_sr.cli", "upscale", str(clip), "--model", "fast",
                              "--threads", "1"], cwd=REPO, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     for line in proc.stderr:  # wait until frames are being written

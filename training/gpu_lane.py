@@ -12,7 +12,7 @@ run cut off still reports what it did:
      CPU, per shipped model at several sizes, odd ones included: max and mean difference in grey
      levels;
   4. vcam-sr bench --gpu (640x360 and 960x540), and the same run's CPU figures;
-  5. training from the shipped checkpoints (the robust fast and balanced, then quality), the
+  5. training: fast from its shipped weights, balanced grown from fast, quality from scratch, the
      crops made up front on every core and kept on the GPU, each run given its share of the
      time left and checkpointed every 200 steps;
   6. every trained checkpoint scored by training.evaluate beside the shipped models.
@@ -109,16 +109,17 @@ def backend_check(device: str, sizes) -> dict:
 
 
 def train_all(lane: Lane, args, device: str) -> dict:
-    """The robust fast and balanced, then quality, each from its shipped weights (quality from
-    scratch), each given its share of the time left minus what scoring needs."""
+    """fast from its shipped weights, balanced grown from fast, quality from scratch (as their
+    configs say), each given its share of the time left minus what scoring needs."""
     runs, names = {}, ["fast", "balanced", "quality"]
     for i, name in enumerate(names):
         share = (lane.left() - args.score_reserve_s) / (len(names) - i)
         if share < 20:
             runs[name] = "skipped: no time left"
             continue
-        init = REPO / "vcam_sr" / "models" / f"{name}.pt"
-        sets = [f"train.init_from={init if init.exists() else 'null'}", f"data.train={args.data}",
+        init = REPO / "vcam_sr" / "models" / f"{name}.pt"  # else the config's own init_from
+        sets = [f"train.init_from={init}"] if init.exists() else []
+        sets += [f"data.train={args.data}",
                 f"data.val={args.val}", f"data.val_clips={args.val / 'clips'}", "data.val_sets=[]",
                 f"data.bank={args.bank}", "train.ckpt_every=200", "train.val_every=100000",
                 "train.steps=20" if lane.dry else "train.steps=60000",

@@ -44,8 +44,8 @@ class StartupInterrupted(Exception):
 BACKEND_HELP = ("where the model runs: auto (default: a GPU if there is one, else the faster of "
                 "onnxruntime and openvino here), onnxruntime, openvino, tensorrt, torch, or bicubic "
                 "(no model)")
-MODEL_HELP = ("auto (default: picked for the input and this machine), fast, balanced, fast-clean "
-              "(clean input only), or a model file (.onnx)")
+MODEL_HELP = ("auto (default: picked for each input), fast, fast-clean (clean input only), or a "
+              "model file (.onnx)")
 
 
 def common(top: bool = False) -> argparse.ArgumentParser:

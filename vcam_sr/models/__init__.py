@@ -32,7 +32,7 @@ class ModelInfo:
 
 
 def bundled(suffix: str = ".onnx") -> list[str]:
-    """Model names shipped with the package, e.g. ["balanced", "fast", "fast-clean"]."""
+    """Model names shipped with the package, e.g. ["fast", "fast-clean"]."""
     return sorted(p.name[: -len(suffix)] for p in MODEL_DIR.glob(f"*{suffix}")
                   if not p.name.endswith(".fp16" + suffix))
 

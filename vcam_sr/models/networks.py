@@ -17,9 +17,10 @@ from vcam_sr.contract import SCALE
 
 PHASES = SCALE * SCALE  # sub-pixel channels per colour before PixelShuffle
 
-# name -> (architecture, keyword arguments). `fast` is CPU real time; `balanced` twice as deep
-# (1.6x the time: 4+ cores, or 320x180 input on 2); `quality` is for GPUs. Each takes the
-# measured noise and blocking of the frame as 3 conditions (vcam_sr/upscalers/condition.py).
+# name -> (architecture, keyword arguments). `fast` is CPU real time (shipped); `balanced`, twice
+# as deep, and `quality` are for GPU training (on 2 CPU cores balanced did not beat fast; see
+# training/configs/MODELS.md). Each takes the measured noise and blocking of the frame as 3
+# conditions (vcam_sr/upscalers/condition.py).
 PRESETS = {
     "fast": ("plain", dict(channels=16, blocks=4, y_only=True, conditions=3)),
     "balanced": ("plain", dict(channels=16, blocks=8, y_only=True, conditions=3)),
