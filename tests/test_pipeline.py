@@ -139,7 +139,7 @@ def test_an_interrupted_conversion_exits_non_zero_and_leaves_no_output(tmp_path,
     proc.send_signal(sig)
     assert proc.wait(timeout=60) == code
     err = proc.stderr.read()
-    assert "Traceback" not in err and "of 300 frames; the conversion did not finish" in err
+    assert "Traceback" not in err and "of 600 frames; the conversion did not finish" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]  # no output, no temporary
 
 

@@ -110,7 +110,20 @@ class RealTray:
         assert self.saw("tray ready"), self.log()
         self.tmp = tmp_path
         assert wait(lambda: len(self._icon_pixels()) > 100), "no icon in the tray"
-        self.icon = tuple(self._icon_pixels().mean(axis=0).astype(int)[::-1])  # x, y
+        assert wait(lambda: self._icon_window() is not None), "no icon window in the tray"
+        self.icon = self._icon_window()
+
+    def _icon_window(self) -> tuple[int, int] | None:
+        """The centre (x, y) of the tray's icon window docked in the bar, from X itself: a
+        notification balloon drawn over the bar would move a centre taken from pixels."""
+        windows = subprocess.run(["xdotool", "search", "--onlyvisible", "--pid", str(self.proc.pid)],
+                                 env=self.env, capture_output=True, text=True, timeout=20).stdout.split()
+        for found in windows:
+            shape = dict(line.split("=") for line in xdo(self.env, "getwindowgeometry", "--shell", found).split())
+            x, y, w, h = (int(shape[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
+            if y + h <= 40 and w <= 64:
+                return x + w // 2, y + h // 2
+        return None
 
     def _icon_pixels(self) -> np.ndarray:
         """What changed inside the tray's bar (where trayer docks, drawn before the tray started;

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from conftest import write_video
-from web_helpers import TIMEOUT, assert_json_refusal, declared_png, png_bytes, serve  # noqa: F401
+from web_helpers import TIMEOUT, assert_json_refusal, bicubic, declared_png, png_bytes, serve  # noqa: F401
 
 
 @pytest.mark.parametrize("width, height", [(30000, 30000), (100000, 100), (2400, 2400), (65535, 65535)])
@@ -191,3 +191,19 @@ def wait_for(condition, seconds=TIMEOUT):
     while not condition():
         assert time.monotonic() < deadline, "the condition did not become true"
         time.sleep(0.05)
+
+
+def test_a_request_thread_that_wakes_the_server_after_it_closed_does_no_harm(tmp_path):
+    """A request thread that checked its connection just before close() closed every socket
+    then wakes waitress's loop: that used to write into the closed wake-up pipe (OSError EBADF
+    in the thread, as CI saw, or a byte into whatever file took that descriptor number since)."""
+    from vcam_sr.apps.web import WebServer, create_app
+    from vcam_sr.convert.jobs import JobQueue
+
+    queue = JobQueue(tmp_path / "jobs", bicubic)
+    web = WebServer(create_app(queue, None, None, max_bytes=1 << 20), port=0).start()
+    assert requests.get(f"http://127.0.0.1:{web.port}/", timeout=TIMEOUT).status_code == 200
+    web.close()
+    queue.close()
+    assert not web.thread.is_alive()
+    web.listener.pull_trigger()  # what waitress's channel does as a response ends

@@ -112,8 +112,27 @@ def _network_onnx(onnx_path: Path, strongly_typed: bool) -> bytes:
     if strongly_typed:
         from onnxconverter_common import float16
 
+        traced_casts = {n.name for n in model.graph.node if n.op_type == "Cast"}
         model = float16.convert_float_to_float16(model, keep_io_types=True)
+        _cast_inside_to_fp16(model, traced_casts)
     return model.SerializeToString()
+
+
+def _cast_inside_to_fp16(model, names: set[str]) -> None:
+    """The converter keeps the model's own casts to float32 (the condition planes' `.to()` before
+    they join the image): inside an fp16 graph they must cast to fp16, or the strongly typed Concat
+    refuses them. The casts the converter added around fp32-only ops are left alone."""
+    from onnx import TensorProto
+
+    outputs = {o.name for o in model.graph.output}
+    inner = [n for n in model.graph.node if n.name in names and not outputs.intersection(n.output)]
+    for attr in (a for n in inner for a in n.attribute if a.name == "to"):
+        if attr.i == TensorProto.FLOAT:
+            attr.i = TensorProto.FLOAT16
+    retyped = {o for n in inner for o in n.output}
+    for info in model.graph.value_info:
+        if info.name in retyped and info.type.tensor_type.elem_type == TensorProto.FLOAT:
+            info.type.tensor_type.elem_type = TensorProto.FLOAT16
 
 
 def _target(flavour: str) -> str:

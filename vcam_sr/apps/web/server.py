@@ -114,13 +114,19 @@ class WebServer:
     def close(self) -> None:
         """Stop the streams, let the request threads finish (they wake waitress's loop as they
         do), then close every socket from inside that loop (closing them from this thread
-        races its select) and wait for it."""
+        races its select) and wait for it. A request thread still running then wakes nothing
+        as it ends: the loop's wake-up pipe is closed by then, its number maybe reused."""
         from waitress import wasyncore
 
         self.app.extensions["vcam_sr"].stopping.set()
         self.listener.task_dispatcher.shutdown(timeout=5)
         if self.thread.is_alive():
-            self.listener.trigger.pull_trigger(lambda: wasyncore.close_all(self.listener._map))
+            trigger = self.listener.trigger
+
+            def close_all():
+                trigger._physical_pull = lambda: None
+                wasyncore.close_all(self.listener._map)
+            trigger.pull_trigger(close_all)
             self.thread.join(timeout=10)
 
 
