@@ -22,7 +22,7 @@ import numpy as np
 
 from vcam_sr.upscalers import condition
 from vcam_sr.models import ModelInfo
-from vcam_sr.upscalers.base import Upscaler, time_calls
+from vcam_sr.upscalers.base import Upscaler, time_luma
 
 log = logging.getLogger("vcam_sr.auto")
 
@@ -174,8 +174,7 @@ class AutoUpscaler(Upscaler):
         """Median ms of `calls` runs on this y size (after one warm-up), measured once."""
         key = (model.name, y.shape)
         if key not in self.timings:
-            samples = time_calls(self._load(model).upscale_y, y, calls, self.clock)
-            self.timings[key] = float(np.median(samples))
+            self.timings[key] = time_luma(self._load(model).upscale_y, y, calls, self.clock)
         return self.timings[key]
 
     def _load(self, model: ModelInfo) -> Upscaler:
@@ -185,23 +184,26 @@ class AutoUpscaler(Upscaler):
 
 
 class FastestBackend(Upscaler):
-    """One model on several backends (ONNX Runtime and OpenVINO on the CPU): the first frame of
-    each size times every backend, and the fastest runs from then on; the choice is logged."""
+    """One model on several backends (ONNX Runtime and OpenVINO on the CPU): the first plane
+    times every backend (on a crop of at most 1024x1024) and the fastest runs from then on; the
+    choice is logged. One choice for every size: a photo's tiles differ by a few pixels, and
+    re-timing for each took seconds and gigabytes per photo, and the backends' order hardly
+    depends on the size."""
 
     name = "fastest"
 
     def __init__(self, candidates: list[Upscaler], clock: Callable[[], float] = time.perf_counter):
         self.candidates, self.clock = candidates, clock
         self.conditioned = any(c.conditioned for c in candidates)
-        self.chosen: dict[tuple, Upscaler] = {}
+        self.chosen: Upscaler | None = None
 
     def upscale_y(self, y: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
-        if y.shape not in self.chosen:
-            self.chosen[y.shape] = self.pick(y)
-        return self.chosen[y.shape].upscale_y(y, condition)
+        if self.chosen is None:
+            self.chosen = self.pick(y)
+        return self.chosen.upscale_y(y, condition)
 
     def pick(self, y: np.ndarray) -> Upscaler:
-        times = {c: float(np.median(time_calls(c.upscale_y, y, 3, self.clock))) for c in self.candidates}
+        times = {c: time_luma(c.upscale_y, y, 3, self.clock) for c in self.candidates}
         best = min(times, key=times.get)
         others = ", ".join(f"{c.describe()} {ms:.1f} ms" for c, ms in times.items() if c is not best)
         log.info("backend for %dx%d: %s, %.1f ms%s", y.shape[1], y.shape[0], best.describe(), times[best],
@@ -209,9 +211,9 @@ class FastestBackend(Upscaler):
         return best
 
     def describe(self) -> str:
-        if not self.chosen:
+        if self.chosen is None:
             return "fastest of " + ", ".join(c.name for c in self.candidates)
-        return next(reversed(self.chosen.values())).describe()
+        return self.chosen.describe()
 
     def close(self) -> None:
         for c in self.candidates:

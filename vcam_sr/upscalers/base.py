@@ -79,6 +79,9 @@ class Upscaler(ABC):
         self.close()
 
 
+BAND = 256  # LR rows per band when an RGB frame's result is composed
+
+
 def _bicubic(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     return cv2.resize(image, (w * SCALE, h * SCALE), interpolation=cv2.INTER_CUBIC)
@@ -86,14 +89,21 @@ def _bicubic(image: np.ndarray) -> np.ndarray:
 
 def upscale_rgb(upscaler: Upscaler, rgb: np.ndarray) -> np.ndarray:
     """uint8 RGB at twice the size: a bicubic scale whose luma is replaced by the model's (the
-    same change added to R, G and B moves Y by exactly that and leaves chroma alone)."""
-    y = luma(rgb)
-    up_y = upscaler.upscale_luma(y)
-    smooth = _bicubic(rgb.astype(np.float32) * np.float32(1 / 255))
-    out = smooth + (up_y - luma(smooth))[..., None]
-    out *= np.float32(255)
-    np.clip(out, 0, 255, out=out)
-    return np.rint(out, out=out).astype(np.uint8)
+    same change added to R, G and B moves Y by exactly that and leaves chroma alone). Composed
+    in bands of rows, so a photo's float copies stay small (a 24-megapixel one took 3 GB)."""
+    up_y = upscaler.upscale_luma(luma(rgb))
+    h, w = rgb.shape[:2]
+    out = np.empty((h * SCALE, w * SCALE, 3), np.uint8)
+    margin = 4  # LR rows beyond the band: more than the cubic's reach, so bands join exactly
+    for top in range(0, h, BAND):
+        bottom, r0, r1 = min(h, top + BAND), max(0, top - margin), min(h, top + BAND + margin)
+        rows = slice((top - r0) * SCALE, (bottom - r0) * SCALE)
+        smooth = _bicubic(rgb[r0:r1].astype(np.float32) * np.float32(1 / 255))[rows]
+        band = smooth + (up_y[top * SCALE:bottom * SCALE] - luma(smooth))[..., None]
+        band *= np.float32(255)
+        np.clip(band, 0, 255, out=band)
+        out[top * SCALE:bottom * SCALE] = np.rint(band, out=band)
+    return out
 
 
 def upscale_picture(upscaler: Upscaler, picture: YuvPicture) -> YuvPicture:
@@ -117,6 +127,17 @@ def time_calls(upscale, frame, repeats: int, clock=time.perf_counter) -> list[fl
         upscale(frame)
         times.append(1000 * (clock() - t0))
     return times
+
+
+TIMED = 1024  # planes larger than this are timed on a crop of this size
+
+
+def time_luma(upscale_y, y: np.ndarray, repeats: int, clock=time.perf_counter) -> float:
+    """Median ms of `upscale_y` on the plane `y`, timed on at most a 1024x1024 crop and scaled by
+    area: timing a whole 24-megapixel photo took gigabytes, and seconds per candidate, and the
+    memory a backend took to time it stayed taken."""
+    tile = np.ascontiguousarray(y[:TIMED, :TIMED])
+    return float(np.median(time_calls(upscale_y, tile, repeats, clock))) * y.size / tile.size
 
 
 def probe_luma(height: int = 20, width: int = 28) -> np.ndarray:
