@@ -228,3 +228,18 @@ def test_the_before_of_a_16_bit_or_grey_image_keeps_its_tones(serve, tmp_path):
     before = client.get(f"{site.base}/api/jobs/{job_id}/before", timeout=TIMEOUT)
     tones = np.asarray(Image.open(io.BytesIO(before.content)).convert("L"), np.float32)
     assert tones.shape == (96, 128) and abs(tones.mean() - 127.5) < 3
+
+
+def test_a_truncated_video_is_done_with_a_warning_the_page_shows(serve, tmp_path):
+    """A cut upload used to come back 'done' with no word (the warning went to the server's
+    log only): the job now says what was wrong, and so do the API and the page's job list."""
+    from test_errors import indexed_clip
+
+    data = indexed_clip(tmp_path / "good.mp4", 40)
+    site = serve(max_bytes=32 << 20)
+    client = site.client()
+    job_id = site.upload(client, "cut.mp4", data[: int(len(data) * 0.8)]).json()["id"]
+    job = site.wait_job(client, job_id)
+    assert job["state"] == "done" and "of the 40 frames it declares" in job["warning"], job
+    whole = site.upload(client, "whole.mp4", data).json()["id"]
+    assert site.wait_job(client, whole)["warning"] is None

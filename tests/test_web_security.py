@@ -70,6 +70,7 @@ def test_a_request_without_a_host_header_is_refused(site):
     ({"Origin": "https://127.0.0.1:{port}"}, True),
     ({"Referer": "http://evil.example/page"}, True),            # no Origin, a foreign Referer
     ({"Referer": "http://127.0.0.1:{port}.evil.example/"}, True),
+    ({"Referer": "http://[::1"}, True),                          # no address at all: was a 500
     ({}, False),                                                # no CSRF header at all
     ({"Origin": "http://127.0.0.1:{port}"}, False),             # its own origin, but no token
     ({"X-CSRF-Token": "guess"}, False),

@@ -39,6 +39,7 @@ class Done:
     frames: int
     seconds: float        # wall time spent
     media_seconds: float  # the video's duration (0 for an image)
+    warning: str | None = None  # what was wrong with the input, if only part of it was used
 
 
 def output_name(src: Path) -> str:
@@ -145,6 +146,7 @@ def upscale_video(src: Path, dst: Path, make_upscaler: Callable[[tuple[int, int]
             frames = writer.frames
             shown = (last_pts - first_pts) * info.time_base if first_pts is not None and last_pts != first_pts else 0
             media = float(shown) + 1 / info.fps if shown else frames / info.fps
+            damage = reader.damage
         final = _commit(output, dst, overwrite)
     except av.FFmpegError as exc:
         if not dst.parent.is_dir():
@@ -157,7 +159,7 @@ def upscale_video(src: Path, dst: Path, make_upscaler: Callable[[tuple[int, int]
         raise write_error(exc, dst) from None
     finally:
         output.discard()
-    return Done(final, frames, time.monotonic() - start, media)
+    return Done(final, frames, time.monotonic() - start, media, damage)
 
 
 def _output_pattern(src: Path) -> re.Pattern:

@@ -55,6 +55,7 @@ class Job(BaseModel):
     result: str = Field(pattern=r"^input_2x\.[a-z0-9]+$")
     download: str
     error: str | None = None
+    warning: str | None = None  # done, but with only part of a damaged input
     model: str | None = None
     created: float
     started: float | None = None
@@ -168,7 +169,7 @@ class JobQueue:
         """The job for the page: state, progress (per frame for videos, by time for images),
         seconds taken or left, model and sizes."""
         now = time.time()
-        out = job.model_dump(include={"id", "state", "kind", "name", "download", "error", "model",
+        out = job.model_dump(include={"id", "state", "kind", "name", "download", "error", "warning", "model",
                                       "created", "size"})
         out["output_size"] = [2 * job.size[0], 2 * job.size[1]] if job.size else None
         out.update(progress=1.0 if job.state == DONE else 0.0, eta=None, took=None)
@@ -277,11 +278,12 @@ class JobQueue:
                     upscale_image(src, dst, upscaler)
                 self._learn(job, time.monotonic() - started)
                 self._write_before(src, self.path(job, "before"))
+                warning = None
             else:
-                upscale_video(src, dst, make, progress=False, on_frame=self._on_frame,
-                              should_stop=lambda: self._stop.is_set() or job.id in self._cancel)
+                warning = upscale_video(src, dst, make, progress=False, on_frame=self._on_frame,
+                                        should_stop=lambda: self._stop.is_set() or job.id in self._cancel).warning
             log.info("job %s (%s) done", job.id, job.name)
-            return {"state": DONE, "finished": time.time(), "error": None,
+            return {"state": DONE, "finished": time.time(), "error": None, "warning": warning,
                     "model": model_label(used[0], self.model) if used else None}
         except VcamError as exc:
             if self._stop.is_set() and job.id not in self._cancel:  # a clean stop: run it next time

@@ -98,6 +98,7 @@ class VideoReader:
         self.stream.thread_type = "AUTO"
         self.info = self._probe()
         self.decoded = 0
+        self.damage: str | None = None  # why only part of a damaged or truncated file was read
         self._size_changed = False
 
     def _warn_left_out(self) -> None:
@@ -140,18 +141,23 @@ class VideoReader:
             if self.is_stream:
                 raise VcamError(f"stream {self.location} stopped delivering frames ({exc}); check "
                                 "the sender and the network") from None
-            log.warning("%s cannot be decoded past frame %d (%s): it is damaged or truncated; "
-                        "only those frames are used", self.location, self.decoded, exc)
+            self._damaged(f"cannot be decoded past frame {self.decoded} ({exc}): it is damaged or "
+                          "truncated; only those frames are used")
             return
         declared = self.info.frames
         if declared and self.decoded < declared * 0.98 and not self.is_stream:
-            log.warning("%s ended after %d of the %d frames it declares: it looks truncated; only "
-                        "those frames are used", self.location, self.decoded, declared)
+            self._damaged(f"ended after {self.decoded} of the {declared} frames it declares: it looks "
+                          "truncated; only those frames are used")
         elif not declared and self.info.duration and not self.is_stream and \
                 self.decoded < 0.9 * self.info.duration * self.info.fps:
-            log.warning("%s ended after %d frames (%.1f s) of the %.1f s it declares: it looks "
-                        "truncated; only those frames are used", self.location, self.decoded,
-                        self.decoded / self.info.fps, self.info.duration)
+            self._damaged(f"ended after {self.decoded} frames ({self.decoded / self.info.fps:.1f} s) of "
+                          f"the {self.info.duration:.1f} s it declares: it looks truncated; only those "
+                          "frames are used")
+
+    def _damaged(self, why: str) -> None:
+        """Logged, and kept for a caller that shows it elsewhere (the web page's job)."""
+        self.damage = why
+        log.warning("%s %s", self.location, why)
 
     def frames(self) -> Iterator[VideoFrame]:
         return (item for item in self.items() if isinstance(item, VideoFrame))

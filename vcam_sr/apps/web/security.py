@@ -137,7 +137,10 @@ class Guard:
         if origin is not None and origin.lower() != own:
             return "a request from another website (Origin) was refused; use the page itself"
         if origin is None and referer is not None:
-            parts = urlsplit(referer)
+            try:
+                parts = urlsplit(referer)
+            except ValueError:  # "http://[::1" and other addresses that are no address
+                parts = urlsplit("")
             if f"{parts.scheme}://{parts.netloc}".lower() != own:
                 return "a request from another website (Referer) was refused; use the page itself"
         sent = request.headers.get("X-CSRF-Token") or (

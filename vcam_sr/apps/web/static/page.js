@@ -76,6 +76,7 @@ function follow(job) {
   } else if (job.state === "done") {
     setBar(1, "done");
     $("phase").textContent = `${job.name}: done in ${seconds(job.took || 0)}`;
+    if (job.warning) $("error").textContent = `${job.name} ${job.warning}.`;
     followed = null;
     openViewer(job);
   } else {
@@ -88,7 +89,8 @@ function follow(job) {
 
 function row(job) {
   const state = job.state === "running" ? `running, ${Math.round(100 * job.progress)}%`
-    : job.state === "failed" ? "failed: " + job.error : job.state;
+    : job.state === "failed" ? "failed: " + job.error
+    : job.state === "done" && job.warning ? "done, but the input " + job.warning : job.state;
   const time = job.took != null ? "took " + seconds(job.took) : job.eta != null ? `about ${seconds(job.eta)} left`
     : job.state === "queued" ? "waiting" : "";
   const actions = el("td");
