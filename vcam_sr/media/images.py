@@ -33,6 +33,9 @@ class Still:
     icc_profile: bytes | None
     sixteen_bit: bool
     exif: bytes | None = None  # without the orientation, which is applied to the pixels
+    dpi: tuple[float, float] | None = None  # doubled on saving: the same print size, twice the pixels
+    text: dict | None = None  # a PNG's text chunks (author, title, software...)
+    lossless: bool = False  # a lossless WebP stays lossless
 
     @property
     def size(self) -> tuple[int, int]:
@@ -110,6 +113,8 @@ def read_still(path: Path, max_pixels: int = MAX_PIXELS) -> Still:
             raw_mode = im.tile[0][3] if im.tile else ""  # what the file holds, gone after load()
             im.load()
             icc = im.info.get("icc_profile")
+            kept = {"dpi": im.info.get("dpi"), "text": dict(getattr(im, "text", {})) or None,
+                    "lossless": im.format == "WEBP" and _webp_is_lossless(path)}
             if str(raw_mode).startswith(("RGB;16", "RGBA;16")):
                 log.warning("%s is a 16-bit colour PNG, which Pillow reads at 8 bits; the upscaled "
                             "image is 8-bit", path.name)
@@ -125,11 +130,11 @@ def read_still(path: Path, max_pixels: int = MAX_PIXELS) -> Still:
             icc = _fitting_profile(icc, "GRAY" if im.mode in GREY_MODES else "RGB", path.name)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 grey = np.asarray(im, dtype=np.float32) / 65535.0
-                return Still(None, grey, alpha, icc, True, exif)
+                return Still(None, grey, alpha, icc, True, exif, **kept)
             if im.mode in ("L", "LA"):
                 grey = np.asarray(im.getchannel("L"), dtype=np.float32) / 255.0
-                return Still(None, grey, alpha, icc, False, exif)
-            return Still(np.asarray(im.convert("RGB")), None, alpha, icc, False, exif)
+                return Still(None, grey, alpha, icc, False, exif, **kept)
+            return Still(np.asarray(im.convert("RGB")), None, alpha, icc, False, exif, **kept)
     except (OSError, ValueError) as exc:
         raise VcamError(f"{path.name} is not a readable image ({exc}); pass a PNG, JPEG or WebP file") from None
 
@@ -153,12 +158,36 @@ def upscaled_image(still: Still, rgb: np.ndarray | None, grey: np.ndarray | None
     return out
 
 
+def _webp_is_lossless(path: Path) -> bool:
+    """Whether a WebP's picture is VP8L (lossless), from its RIFF chunks: Pillow does not say."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        while head[:4] == b"RIFF" and len(chunk := f.read(8)) == 8:
+            if chunk[:4] in (b"VP8L", b"VP8 "):
+                return chunk[:4] == b"VP8L"
+            size = int.from_bytes(chunk[4:], "little")
+            f.seek(size + size % 2, 1)
+    return False
+
+
 def save_image(image: Image.Image, path: Path, fmt: str, still: Still) -> None:
+    """In the input's type, with its colour profile, EXIF, resolution, text and (for WebP)
+    lossless coding."""
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    if fmt == "WEBP" and still.lossless:
+        options.update(lossless=True, quality=100)
     if still.icc_profile:
         options["icc_profile"] = still.icc_profile
     if still.exif:
         options["exif"] = still.exif
+    if still.dpi and fmt in ("PNG", "JPEG"):
+        options["dpi"] = tuple(2 * d for d in still.dpi)
+    if still.text and fmt == "PNG":
+        from PIL.PngImagePlugin import PngInfo
+
+        options["pnginfo"] = PngInfo()
+        for key, value in still.text.items():
+            options["pnginfo"].add_text(key, str(value))
     if fmt == "JPEG" and image.mode not in ("RGB", "L"):
         image = image.convert("RGB")  # JPEG has no alpha
     image.save(path, fmt, **options)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fractions
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -166,6 +166,10 @@ class VideoReader:
         picture = from_av(frame)
         if self.decoded == 0:  # the first picture's size is the video's (a header may say otherwise)
             self.info.width, self.info.height = frame.width, frame.height
+            if frame.interlaced_frame:
+                log.warning("%s is interlaced: each frame is upscaled as one picture and written "
+                            "progressive; for a clean result deinterlace it first (ffmpeg -vf bwdif)",
+                            self.location)
         w, h = self.info.width, self.info.height
         if (frame.width, frame.height) != (w, h):
             if not self._size_changed:
@@ -193,6 +197,17 @@ class VideoReader:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _requantized(picture: YuvPicture, depth: int) -> YuvPicture:
+    """The same planes at a lower bit depth, rounded: 12-bit video written at 10 bits went
+    through RGB, whose clipping of out-of-gamut colour moved mean Y by +0.6 codes."""
+    divisor, peak = np.float32(1 << (picture.space.depth - depth)), (1 << depth) - 1
+
+    def plane(codes):
+        return None if codes is None else np.clip(
+            np.rint(codes.astype(np.float32) / divisor), 0, peak).astype(np.uint16 if depth > 8 else np.uint8)
+    return YuvPicture(plane(picture.y), plane(picture.u), plane(picture.v), replace(picture.space, depth=depth))
 
 
 class VideoWriter:
@@ -243,7 +258,13 @@ class VideoWriter:
         self.stream.metadata.update({k: v for k, v in (metadata or {}).items() if k not in MUXER_KEYS})
         self.copies = {}
         for source in copy:
-            target = self.container.add_stream_from_template(source)
+            try:
+                target = self.container.add_stream_from_template(source)
+            except ValueError:  # "'mp4' format does not support 'srt' codec"
+                self.container.close()
+                raise VcamError(f"the {source.type} stream #{source.index} ({source.codec_context.name}) "
+                                f"cannot be copied into a {Path(path).suffix or fmt} file; name the "
+                                "output with the input's type, or .mkv") from None
             target.metadata.update(source.metadata)
             self.copies[source.index] = target
         self.frames, self.last_pts, self.last_dts, self.offset = 0, None, None, 0
@@ -253,6 +274,9 @@ class VideoWriter:
         """Encode one picture (uint8 RGB is converted exactly into the writer's space)."""
         if not isinstance(picture, YuvPicture):
             picture = rgb_to_yuv(picture, self.space, self.subsampling)
+        elif picture.space.depth > self.space.depth and picture.subsampling == self.subsampling and \
+                picture.space == replace(self.space, depth=picture.space.depth):
+            picture = _requantized(picture, self.space.depth)
         elif picture.space != self.space or picture.subsampling != self.subsampling:
             picture = rgb_to_yuv(yuv_to_rgb_float(picture), self.space, self.subsampling)
         frame = to_av(picture)
