@@ -180,6 +180,30 @@ def test_a_subtitle_stream_the_output_cannot_hold_is_a_sentence_before_any_frame
         assert [s.type for s in c.streams] == ["video", "subtitle"]
 
 
+def test_chapters_attachments_and_a_forced_flag_are_kept(tmp_path):
+    """Chapters, an attached font and a forced subtitle flag were dropped without a word."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    (tmp_path / "s.srt").write_text("1\n00:00:00,000 --> 00:00:00,300\nHello\n")
+    (tmp_path / "chapters.txt").write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=200\n"
+                                           "title=Intro\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=200\nEND=400\ntitle=Main\n")
+    (tmp_path / "font.ttf").write_bytes(b"not really a font")
+    src = write_video(tmp_path / "v.mkv", real_frames(10, 64, 48))
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(src), "-i", str(tmp_path / "s.srt"),
+                    "-i", str(tmp_path / "chapters.txt"), "-map", "0", "-map", "1", "-map_chapters", "2",
+                    "-c:v", "copy", "-c:s", "srt", "-disposition:s:0", "forced", "-attach", str(tmp_path / "font.ttf"),
+                    "-metadata:s:t", "mimetype=application/x-truetype-font", str(tmp_path / "in.mkv")],
+                   check=True, timeout=60)
+    upscale_video(tmp_path / "in.mkv", tmp_path / "out.mkv", bicubic, progress=False)
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert [ch["metadata"]["title"] for ch in c.chapters()] == ["Intro", "Main"]
+        kinds = {s.type: s for s in c.streams}
+        assert kinds["subtitle"].disposition & av.stream.Disposition.forced
+        assert kinds["attachment"].name == "font.ttf" and bytes(kinds["attachment"].data) == b"not really a font"
+
+
 def test_interlaced_video_is_named_as_such(tmp_path, caplog):
     """Interlaced input came out flagged progressive without a word."""
     import subprocess

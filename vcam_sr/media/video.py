@@ -221,7 +221,8 @@ class VideoWriter:
                  space: ColourSpace | None = None, subsampling: tuple[int, int] = (2, 2),
                  tags: dict | None = None, time_base: fractions.Fraction | None = None,
                  sample_aspect_ratio: fractions.Fraction | None = None, rotation: float = 0.0,
-                 metadata: dict | None = None, copy: list = (), container_metadata: dict | None = None):
+                 metadata: dict | None = None, copy: list = (), container_metadata: dict | None = None,
+                 chapters: list = (), attachments: list = ()):
         self.space = space or ColourSpace("bt709" if height >= 720 else "bt601")
         if self.space.depth > MAX_DEPTH[codec]:
             log.warning("%s encodes at most %d bits, so this %d-bit video is written at %d bits",
@@ -266,8 +267,22 @@ class VideoWriter:
                                 f"cannot be copied into a {Path(path).suffix or fmt} file; name the "
                                 "output with the input's type, or .mkv") from None
             target.metadata.update(source.metadata)
+            target.disposition = source.disposition  # default, forced, hearing impaired...
             self.copies[source.index] = target
+        self._keep_chapters_and_attachments(fmt, chapters, attachments)
         self.frames, self.last_pts, self.last_dts, self.offset = 0, None, None, 0
+
+    def _keep_chapters_and_attachments(self, fmt: str, chapters: list, attachments: list) -> None:
+        """Chapters as the source has them; attachments (fonts of styled subtitles) where the
+        container holds them (Matroska), else one warning each."""
+        if chapters:
+            self.container.set_chapters(chapters)
+        for attachment in attachments:
+            if fmt == "matroska":
+                self.container.add_attachment(attachment.name, attachment.mimetype, bytes(attachment.data))
+            else:
+                log.warning("the attached file %s cannot be stored in this container; upscale into "
+                            ".mkv to keep it", attachment.name)
 
     def write(self, picture: YuvPicture | np.ndarray, pts: int | None = None,
               time_base: fractions.Fraction | None = None) -> None:
