@@ -86,16 +86,23 @@ def test_a_real_clip_keeps_its_mean_brightness(tmp_path):
     assert abs(moved) < 0.1
 
 
-def test_hdr10_stays_10_bit_bt2020_pq(tmp_path):
+@pytest.mark.parametrize("codec", ["hevc", "h264"])
+def test_hdr10_stays_10_bit_bt2020_pq_with_its_mastering_display(tmp_path, codec):
+    """The tags were kept, but the mastering display and content light level (what an HDR
+    screen tone-maps by) were dropped."""
+    from vcam_sr.media.frames import hdr_metadata
+
     space = ColourSpace("bt2020", False, 10)
     tags = {"color_primaries": 9, "color_trc": 16}  # BT.2020, SMPTE 2084 (PQ)
-    src = write_planes(tmp_path / "hdr.mkv", [patch_picture(space)] * 2, codec="libx265",
-                       options={"x265-params": "lossless=1:log-level=error"}, tags=tags)
-    upscale_video(src, tmp_path / "out.mkv", bicubic, codec="hevc", progress=False)
+    mastering = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"
+    src = write_planes(tmp_path / "hdr.mkv", [patch_picture(space)] * 2, codec="libx265", tags=tags, options={
+        "x265-params": f"lossless=1:log-level=error:hdr10=1:master-display={mastering}:max-cll=1000,400"})
+    upscale_video(src, tmp_path / "out.mkv", bicubic, codec=codec, progress=False)
     stream, outs, frames = decoded(tmp_path / "out.mkv")
     assert outs[0].space == space
     ctx = stream.codec_context
     assert (ctx.color_primaries, ctx.color_trc, ctx.colorspace) == (9, 16, 9)
+    assert hdr_metadata(frames[0]) == {"master-display": mastering, "cll": "1000,400"}
 
 
 def test_anamorphic_aspect_and_stream_tags_are_kept(tmp_path):

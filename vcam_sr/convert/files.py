@@ -123,7 +123,8 @@ def upscale_video(src: Path, dst: Path, make_upscaler: Callable[[tuple[int, int]
                     time_base=info.time_base, sample_aspect_ratio=info.sample_aspect_ratio,
                     rotation=reader.rotation(), metadata=info.metadata, copy=copy,
                     container_metadata=dict(reader.container.metadata), chapters=reader.container.chapters(),
-                    attachments=[s for s in reader.container.streams if s.type == "attachment"])
+                    attachments=[s for s in reader.container.streams if s.type == "attachment"],
+                    hdr=reader.hdr)
                 try:
                     first_pts = last_pts = None
                     with tqdm(total=total, unit="frame", desc=src.name, disable=not progress) as bar:

@@ -5,6 +5,7 @@ which copies those exactly."""
 from __future__ import annotations
 
 import re
+import struct
 
 import av
 import numpy as np
@@ -96,3 +97,20 @@ def to_av(picture: YuvPicture) -> av.VideoFrame:
     frame.colorspace = MATRIX_AV[picture.space.matrix]
     frame.color_range = AV_RANGE_FULL if picture.space.full_range else AV_RANGE_LIMITED
     return frame
+
+
+def hdr_metadata(frame: av.VideoFrame) -> dict[str, str]:
+    """An HDR10 frame's mastering display and content light level, as the x264 / x265 option
+    values that write them again (the chromaticities in 1/50000, luminances in 1/10000 cd/m2)."""
+    found = {}
+    for data in frame.side_data:
+        if data.type.name == "MASTERING_DISPLAY_METADATA":
+            v = struct.unpack("<22i", bytes(data)[:88])
+            if v[20] and v[21]:  # has primaries, has luminance
+                xy = [round(v[i] / v[i + 1] * 50000) for i in range(0, 16, 2)]  # R, G, B, white
+                lum = [round(v[i] / v[i + 1] * 10000) for i in (18, 16)]  # max, min
+                found["master-display"] = (f"G({xy[2]},{xy[3]})B({xy[4]},{xy[5]})R({xy[0]},{xy[1]})"
+                                           f"WP({xy[6]},{xy[7]})L({lum[0]},{lum[1]})")
+        elif data.type.name == "CONTENT_LIGHT_LEVEL":
+            found["cll"] = "{},{}".format(*struct.unpack("<2I", bytes(data)[:8]))
+    return found

@@ -17,7 +17,8 @@ import numpy as np
 
 from vcam_sr.errors import VcamError
 from vcam_sr.media.colour import ColourSpace, YuvPicture, rgb_to_yuv, yuv_to_rgb_float
-from vcam_sr.media.frames import AV_RANGE_FULL, AV_RANGE_LIMITED, MATRIX_AV, from_av, planar_format, to_av
+from vcam_sr.media.frames import (AV_RANGE_FULL, AV_RANGE_LIMITED, MATRIX_AV, from_av, hdr_metadata,
+                                  planar_format, to_av)
 from vcam_sr.media.geometry import fit
 
 log = logging.getLogger("vcam_sr.media")
@@ -99,6 +100,7 @@ class VideoReader:
         self.info = self._probe()
         self.decoded = 0
         self.damage: str | None = None  # why only part of a damaged or truncated file was read
+        self.hdr: dict[str, str] = {}  # HDR10 mastering display and light level (hdr_metadata)
         self._size_changed = False
 
     def _warn_left_out(self) -> None:
@@ -166,6 +168,7 @@ class VideoReader:
         picture = from_av(frame)
         if self.decoded == 0:  # the first picture's size is the video's (a header may say otherwise)
             self.info.width, self.info.height = frame.width, frame.height
+            self.hdr = hdr_metadata(frame)
             if frame.interlaced_frame:
                 log.warning("%s is interlaced: each frame is upscaled as one picture and written "
                             "progressive; for a clean result deinterlace it first (ffmpeg -vf bwdif)",
@@ -222,7 +225,7 @@ class VideoWriter:
                  tags: dict | None = None, time_base: fractions.Fraction | None = None,
                  sample_aspect_ratio: fractions.Fraction | None = None, rotation: float = 0.0,
                  metadata: dict | None = None, copy: list = (), container_metadata: dict | None = None,
-                 chapters: list = (), attachments: list = ()):
+                 chapters: list = (), attachments: list = (), hdr: dict[str, str] | None = None):
         self.space = space or ColourSpace("bt709" if height >= 720 else "bt601")
         if self.space.depth > MAX_DEPTH[codec]:
             log.warning("%s encodes at most %d bits, so this %d-bit video is written at %d bits",
@@ -252,8 +255,14 @@ class VideoWriter:
         if codec == "hevc" and fmt in ("mp4", "mov"):
             self.stream.codec_tag = "hvc1"  # Apple's players play HEVC in MP4 only tagged hvc1
         self.stream.options = {"crf": str(crf), "preset": preset}
+        hdr = hdr or {}
         if codec == "hevc":
-            self.stream.options["x265-params"] = "log-level=error"
+            self.stream.options["x265-params"] = ":".join(
+                ["log-level=error"] + (["hdr10=1"] if hdr else []) +
+                [f"{'max-cll' if k == 'cll' else k}={v}" for k, v in hdr.items()])
+        elif hdr:
+            self.stream.options["x264-params"] = ":".join(f"{'mastering-display' if k == 'master-display' else k}={v}"
+                                                           for k, v in hdr.items())
         if rotation:
             self.stream.set_display_rotation(rotation)
         self.stream.metadata.update({k: v for k, v in (metadata or {}).items() if k not in MUXER_KEYS})
