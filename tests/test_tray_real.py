@@ -97,6 +97,14 @@ def window(env, name: str) -> str | None:
     return found[0] if found else None
 
 
+def shown_window(env, name: str) -> str | None:
+    """The window's id once it is shown (a window manager re-maps a new window a moment after
+    it first appears, when a search finds nothing)."""
+    found = []
+    wait(lambda: found.append(window(env, name)) or found[-1] is not None, seconds=20)
+    return found[-1] if found else None
+
+
 class RealTray:
     """`vcam-sr tray ARGS` in a process of its own; its log lines are collected as they come."""
 
@@ -152,7 +160,7 @@ class RealTray:
         x, y = self.icon
         near = (slice(y + 10, y + 220), slice(x + 5, x + 150))
         for _ in range(3):  # a click that lands while another window takes the pointer grab is lost
-            xdo(self.env, "key", "Escape")
+            self.click_away()
             quiet = stable_shot(self.env, self.tmp / "quiet.png")[near]
             xdo(self.env, "mousemove", str(x), str(y), "click", "3")
             opened = wait(lambda: len(changed(shot(self.env, self.tmp / "menu.png")[near], quiet)) > 5000,
@@ -161,6 +169,11 @@ class RealTray:
                 break
         assert opened, "no menu opened"
         return shot(self.env, self.tmp / "menu.png")
+
+    def click_away(self) -> None:
+        """Close an open menu by clicking the bare screen (Escape would also close a dialog that a
+        window manager has focused)."""
+        xdo(self.env, "mousemove", "1000", "740", "click", "1")
 
     def choose(self, *keys: str) -> None:
         """Open the menu and walk it with the keyboard (Down, Right, Return)."""
@@ -225,13 +238,13 @@ def test_real_tray_without_a_virtual_camera_explains_and_switches_to_the_preview
     keep(tray.tmp / "notice.png", "notice.png", (0, 0, 520, 240))
     y, x = changed(stable_shot(tray.env, tray.tmp / "notice.png"), tray.before).mean(axis=0).astype(int)
     xdo(tray.env, "mousemove", str(x), str(y), "click", "1")  # clicking the notification: the details
-    assert wait(lambda: window(tray.env, "^vcam-sr$") is not None), "no details box"
+    assert shown_window(tray.env, "^vcam-sr$"), "no details box"
     if KEEP:  # beside the menu in the picture, as a user might drag it
-        xdo(tray.env, "windowmove", "--sync", window(tray.env, "^vcam-sr$"), "430", "60")
+        xdo(tray.env, "windowmove", "--sync", shown_window(tray.env, "^vcam-sr$"), "430", "60")
     tray.open_menu()  # the menu's error line, beside the details box
     keep(tray.tmp / "menu.png", "tray-error.png", (0, 0, 880, 330))
-    xdo(tray.env, "key", "Escape")
-    box = window(tray.env, "^vcam-sr$")
+    tray.click_away()
+    box = shown_window(tray.env, "^vcam-sr$")
     xdo(tray.env, "windowfocus", "--sync", box, "key", "Return")  # its default: "Use the preview window"
     assert tray.saw("-> null, preview"), tray.log()
     assert wait(lambda: window(tray.env, "vcam-sr preview") is not None), "no preview window"

@@ -11,7 +11,9 @@ from PIL import Image
 
 from conftest import SHARED, real_frames
 from test_upscale import clip_with_sound
-from web_helpers import TIMEOUT, browser, keep, serve  # noqa: F401
+from web_helpers import SHOWN_BACKEND, TIMEOUT, browser, keep, serve  # noqa: F401
+
+MODEL_SHOWN = "bicubic" if SHOWN_BACKEND == "bicubic" else "fast"  # fast or fast-clean: auto's pick
 
 pytestmark = pytest.mark.slow  # real servers, browsers, displays or whole clips: the full run only
 
@@ -71,7 +73,7 @@ def test_an_image_is_compared_honestly_at_fit_and_at_100_percent(serve, browser,
                    " return [s.classList.contains('actual'), c.getBoundingClientRect().width, s.scrollWidth > s.clientWidth]; }")
     assert box[0] and abs(box[1] - 1200 / ratio) < 1 and box[2]  # pixels 1:1, in a scrolling box
     row = page.inner_text("#jobs tbody tr")
-    assert "parrots.png" in row and "bicubic" in row and "1200×800" in row and "took" in row
+    assert "parrots.png" in row and MODEL_SHOWN in row and "1200×800" in row and "took" in row
     with page.expect_download() as download:
         page.click("#download")
     assert download.value.suggested_filename == "parrots_2x.png"
@@ -127,7 +129,7 @@ def test_the_job_list_shows_only_this_browser_s_jobs_and_cancels_and_deletes(ser
     page.set_input_files("#file", str(photo(tmp_path / "photo.png", 200, 150)))
     page.wait_for_selector("#jobs tbody tr:has-text('waiting')", timeout=TIMEOUT * 1000)
     running = page.inner_text("#jobs tbody tr:has-text('long.mp4')")
-    assert "bicubic" in running and "640×384" in running and "left" in running  # model, size, time left
+    assert MODEL_SHOWN in running and "640×384" in running and "left" in running  # model, size, time left
     keep(page, "web-jobs.png")
     other = browser.new_context(bypass_csp=True)  # another browser: another session
     stranger = other.new_page()

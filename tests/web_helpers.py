@@ -30,6 +30,14 @@ def bicubic(size, fps):
     return create_upscaler("bicubic", "auto", 0, 1.0, size)
 
 
+# The pictures kept for docs/ (VCAM_SR_SCREENSHOTS) show the real models; the tests use bicubic.
+SHOWN_BACKEND = "auto" if os.environ.get("VCAM_SR_SCREENSHOTS") else "bicubic"
+
+
+def shown(size, fps):
+    return create_upscaler(SHOWN_BACKEND, "auto", 0, 1.0, size)
+
+
 @dataclass
 class Site:
     base: str
@@ -64,13 +72,13 @@ def serve(tmp_path):
     opened = []
 
     def start(live=False, host="127.0.0.1", keep_hours=24.0, server=None, jobs=None, **options):
-        queue = JobQueue(jobs or tmp_path / "jobs", bicubic, keep_hours=keep_hours)
+        queue = JobQueue(jobs or tmp_path / "jobs", shown, keep_hours=keep_hours)
         preview = controller = None
         if live:
             preview = PreviewSink()
             controller = Controller(load_config(None, {
                 "source": "test", "camera.width": 320, "camera.height": 180, "sinks": ["null"],
-                "backend": "bicubic"}), [preview])
+                "backend": SHOWN_BACKEND}), [preview])
         options.setdefault("max_bytes", 4 << 20)
         web = WebServer(create_app(queue, preview, controller, host=host, **options), host=host, port=0,
                         **(server or {})).start()
