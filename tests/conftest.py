@@ -82,9 +82,19 @@ def read_video(path: Path) -> list[np.ndarray]:
         return [to_rgb(from_av(f)) for f in container.decode(video=0)]
 
 
+def real_photo() -> np.ndarray:
+    """A real photograph: the first training image, or where ../shared is not beside the
+    repository, scikit-image's astronaut (bundled in its wheel), so unit tests run anywhere."""
+    if TRAIN_IMAGES:
+        return np.asarray(Image.open(TRAIN_IMAGES[0]).convert("RGB"))
+    import skimage.data
+
+    return skimage.data.astronaut()
+
+
 def real_frames(count: int, width: int, height: int) -> list[np.ndarray]:
-    """Crops of real training photographs, panning across the image."""
-    img = np.asarray(Image.open(TRAIN_IMAGES[0]).convert("RGB"))
+    """Crops of a real photograph, panning across the image."""
+    img = real_photo()
     big = np.asarray(Image.fromarray(img).resize((width * 2, height * 2), Image.BICUBIC))
     return [np.ascontiguousarray(big[i: i + height, i: i + width]) for i in range(count)]
 
