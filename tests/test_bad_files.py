@@ -167,3 +167,16 @@ def test_empty_names_and_uncreatable_folders_are_sentences(tmp_path, monkeypatch
     photo(tmp_path / "a.png")
     assert_clean_error(cli("upscale", *[a.replace("{tmp}", str(tmp_path)) for a in args]), *words)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_broken_links_in_a_folder_are_named_as_they_are_skipped(tmp_path):
+    """A folder's dangling or looping links were skipped without a word."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(real_frames(1, 40, 30)[0]).save(folder / "a.png")
+    (folder / "b.png").symlink_to(folder / "gone.png")
+    (folder / "c.png").symlink_to(folder / "c.png")
+    proc = cli("upscale", str(folder), "--backend", "bicubic")
+    assert proc.returncode == 0, proc.stderr
+    assert "skipping b.png: a link to" in proc.stderr and "skipping c.png: a link to" in proc.stderr
+    assert sorted(p.name for p in (tmp_path / "in_2x").iterdir()) == ["a_2x.png"]

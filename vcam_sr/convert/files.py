@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import re
 import stat
 import time
@@ -176,9 +177,12 @@ def _folder_items(src: Path) -> list[Path]:
     """The videos and images in a folder, less the ones that are this tool's own outputs of
     others there (a_2x.png beside a.png), so a folder upscaled into itself is not done twice."""
     try:
-        items = sorted(p for p in src.iterdir() if p.is_file() and not p.name.startswith(".") and kind(p))
+        named = sorted(p for p in src.iterdir() if not p.name.startswith(".") and kind(p))
     except OSError as exc:
         raise VcamError(f"folder {src} cannot be read ({exc.strerror or exc}); check its permissions") from None
+    items = [p for p in named if p.is_file()]
+    for broken in (p for p in named if p.is_symlink() and not p.exists()):
+        log.warning("skipping %s: a link to %s, which does not exist", broken.name, os.readlink(broken))
     patterns = [_output_pattern(p) for p in items]
     return [p for p in items if not any(pat.fullmatch(p.name) for pat in patterns)]
 
