@@ -207,3 +207,24 @@ def test_a_request_thread_that_wakes_the_server_after_it_closed_does_no_harm(tmp
     queue.close()
     assert not web.thread.is_alive()
     web.listener.pull_trigger()  # what waitress's channel does as a response ends
+
+
+def test_the_server_closes_even_when_its_wake_up_pipe_is_already_gone(tmp_path):
+    """close() woke waitress's loop through its pipe to close the sockets; with that pipe
+    already closed (CI saw EBADF there) it raised and left the server listening."""
+    from vcam_sr.apps.web import WebServer, create_app
+    from vcam_sr.convert.jobs import JobQueue
+
+    queue = JobQueue(tmp_path / "jobs", bicubic)
+    web = WebServer(create_app(queue, None, None, max_bytes=1 << 20), port=0).start()
+    trigger = web.listener.trigger
+    trigger.pull_trigger(trigger.close)  # closed inside the loop's own thread, as waitress would
+    deadline = time.monotonic() + TIMEOUT
+    while not trigger._closed:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    web.close()
+    queue.close()
+    assert not web.thread.is_alive()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", web.port), timeout=2)

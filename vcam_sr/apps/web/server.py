@@ -5,6 +5,7 @@ waits for a stop signal, then closes server, live pipeline and job queue, in tha
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import logging
@@ -105,30 +106,36 @@ class WebServer:
         for listener in listeners:
             listener.channel_class = json_error_channel(state.too_large, state.queue.folder)
         self.listener, self.port = listeners[0], listeners[0].effective_port
-        self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
+        self._closing = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="web", daemon=True)
 
     def start(self) -> "WebServer":
         self.thread.start()
         return self
 
-    def close(self) -> None:
-        """Stop the streams, let the request threads finish (they wake waitress's loop as they
-        do), then close every socket from inside that loop (closing them from this thread
-        races its select) and wait for it. A request thread still running then wakes nothing
-        as it ends: the loop's wake-up pipe is closed by then, its number maybe reused."""
+    def _serve(self) -> None:
+        """waitress's loop, a second at a time until close() asks it to end; then every socket
+        is closed here (closing them from another thread races this thread's select), and a
+        request thread that wakes the loop later wakes nothing: its pipe's number may be reused."""
         from waitress import wasyncore
 
+        adj, sockets = self.listener.adj, self.listener._map
+        while sockets and not self._closing.is_set():
+            wasyncore.loop(timeout=adj.asyncore_loop_timeout, map=sockets, use_poll=adj.asyncore_use_poll,
+                           count=1)
+        self.listener.trigger._physical_pull = lambda: None
+        wasyncore.close_all(sockets)
+
+    def close(self) -> None:
+        """Stop the streams, let the request threads finish, then end the loop and wait for it.
+        The wake-up only hurries it: a wake-up pipe already closed (seen in CI: EBADF) leaves it
+        to notice within its one-second timeout."""
         self.app.extensions["vcam_sr"].stopping.set()
         self.listener.task_dispatcher.shutdown(timeout=5)
-        if self.thread.is_alive():
-            trigger = self.listener.trigger
-
-            def close_all():
-                trigger._physical_pull = lambda: None
-                wasyncore.close_all(self.listener._map)
-            trigger.pull_trigger(close_all)
-            self.thread.join(timeout=10)
-
+        self._closing.set()
+        with contextlib.suppress(OSError):
+            self.listener.trigger.pull_trigger()
+        self.thread.join(timeout=10)
 
 def browse_address(host: str, port: int) -> str:
     """The address to open on this machine: a wildcard host is reached at its loopback."""
