@@ -245,7 +245,7 @@ def test_a_whole_file_keeps_the_model_auto_planned_for_it():
 
 
 @needs_shared()
-def test_a_new_stream_is_judged_afresh():
+def test_a_new_stream_is_judged_afresh(caplog):
     from training.data import load_val_set
     from vcam_sr.media.colour import luma
 
@@ -253,8 +253,11 @@ def test_a_new_stream_is_judged_afresh():
     clock = FakeClock()
     models, fakes = ladder(clock, **{"fast": 5, "fast-clean": 5})
     auto = AutoUpscaler(models, lambda m: fakes[m.name], fps=1, clock=clock)
-    auto.plan([luma(noisy_jpeg(clean, 6, 60))])
+    with caplog.at_level(logging.INFO, "vcam_sr.auto"):
+        auto.plan([luma(noisy_jpeg(clean, 6, 60))])
     assert auto.current.name == "fast"
+    # a file has no real-time budget to keep ("1 frames sampled", "of a 1000 ms budget" before)
+    assert "model fast (robust): 5 ms per frame at" in caplog.text and "1 frame sampled" in caplog.text
     auto.new_stream()  # the next image of a batch is clean
     assert set(run(auto, clock, clean, 1, fps=1)) == {"fast-clean"}
 

@@ -67,8 +67,9 @@ class AutoUpscaler(Upscaler):
         self.variant = "robust" if estimate.degraded else "clean"
         if self.variant not in self.ladders:
             self.variant = next(iter(self.ladders))
-        self._choose_rung(sample[0], f"{len(sample)} frames sampled, {estimate.kind}",
-                          f"measured {estimate.measured}")
+        sampled = f"{len(sample)} frame{'s' if len(sample) > 1 else ''} sampled"
+        self._choose_rung(sample[0], f"{sampled}, {estimate.kind}", f"measured {estimate.measured}",
+                          offline=True)
         self.decided = True
 
     def upscale_y(self, y: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
@@ -128,12 +129,14 @@ class AutoUpscaler(Upscaler):
                 return model, times
         return ladder[0], times
 
-    def _choose_rung(self, y: np.ndarray, why: str, detail: str = "") -> None:
+    def _choose_rung(self, y: np.ndarray, why: str, detail: str = "", offline: bool = False) -> None:
+        """The rung for this size, logged with its time: against the frame budget live, per
+        frame for a whole file (which has no real-time budget to keep)."""
         self.shape = y.shape
         chosen, times = self.pick(y, self.variant)
         others = ", ".join(f"{n} {ms:.0f} ms" for n, ms in times.items() if n != chosen.name)
-        self._switch(chosen, f"{times[chosen.name]:.0f} ms of a {self.budget_ms:.0f} ms budget at "
-                             f"{y.shape[1]}x{y.shape[0]}" + (f" ({others})" if others else "")
+        took = f"{times[chosen.name]:.0f} ms " + ("per frame" if offline else f"of a {self.budget_ms:.0f} ms budget")
+        self._switch(chosen, f"{took} at {y.shape[1]}x{y.shape[0]}" + (f" ({others})" if others else "")
                              + f"; {why}", detail)
 
     def _watch_speed(self, ms: float, now: float) -> None:
