@@ -25,6 +25,9 @@ log = logging.getLogger("vcam_sr.media")
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 ENCODERS = {"h264": "libx264", "hevc": "libx265"}
 MAX_DEPTH = {"h264": 10, "hevc": 12}  # what the bundled x264 / x265 encode
+# each encoder's own option, and its names for hdr_metadata's mastering display and light level
+ENCODER_PARAMS = {"h264": ("x264-params", {"master-display": "mastering-display", "cll": "cll"}),
+                  "hevc": ("x265-params", {"master-display": "master-display", "cll": "max-cll"})}
 COPIED = ("audio", "subtitle")
 # the display tags that travel with a picture, besides its matrix and range
 TAGS = ("color_primaries", "color_trc")
@@ -255,14 +258,11 @@ class VideoWriter:
         if codec == "hevc" and fmt in ("mp4", "mov"):
             self.stream.codec_tag = "hvc1"  # Apple's players play HEVC in MP4 only tagged hvc1
         self.stream.options = {"crf": str(crf), "preset": preset}
-        hdr = hdr or {}
-        if codec == "hevc":
-            self.stream.options["x265-params"] = ":".join(
-                ["log-level=error"] + (["hdr10=1"] if hdr else []) +
-                [f"{'max-cll' if k == 'cll' else k}={v}" for k, v in hdr.items()])
-        elif hdr:
-            self.stream.options["x264-params"] = ":".join(f"{'mastering-display' if k == 'master-display' else k}={v}"
-                                                           for k, v in hdr.items())
+        params, names = ENCODER_PARAMS[codec]
+        given = (["log-level=error"] if codec == "hevc" else []) + (["hdr10=1"] if hdr and codec == "hevc" else [])
+        given += [f"{names[k]}={v}" for k, v in (hdr or {}).items()]
+        if given:
+            self.stream.options[params] = ":".join(given)
         if rotation:
             self.stream.set_display_rotation(rotation)
         self.stream.metadata.update({k: v for k, v in (metadata or {}).items() if k not in MUXER_KEYS})
