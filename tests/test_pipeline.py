@@ -11,7 +11,9 @@ import pytest
 
 from conftest import REPO, read_video, real_frames, run_cli, write_video
 from vcam_sr import Pipeline, create_upscaler, open_sink, open_source
+from vcam_sr.media.colour import YuvPicture, rgb_to_yuv
 from vcam_sr.sinks.null import NullSink
+from vcam_sr.sinks.virtualcam import CAMERA_SPACE
 from vcam_sr.sources.test_pattern import TestPatternSource
 from vcam_sr.upscalers.bicubic import BicubicUpscaler
 
@@ -59,9 +61,9 @@ def test_output_never_overwrites_the_input(tmp_path):
 class SlowBicubic(BicubicUpscaler):
     """A deliberately slow upscaler (100 ms a frame) to prove frames are dropped, not queued."""
 
-    def upscale(self, frame):
+    def upscale(self, frame, space=None):
         time.sleep(0.1)
-        return super().upscale(frame)
+        return super().upscale(frame, space)
 
 
 def test_slow_upscaler_drops_frames_and_latency_stays_bounded(tmp_path):
@@ -105,6 +107,50 @@ def test_odd_frame_sizes_come_out_exactly_twice_as_large():
     for backend in ("onnxruntime", "bicubic"):
         with create_upscaler(backend, "fast") as up:
             assert up.upscale(frame).shape == (74, 106, 3)
+
+
+class Recorder(NullSink):
+    """Keeps what the pipeline hands it; takes the virtual camera's planes, as NullSink does."""
+
+    def __init__(self):
+        self.frames = []
+
+    def write(self, frame, source_frame):
+        self.frames.append((frame, source_frame))
+
+
+class RgbRecorder(Recorder):
+    yuv_space = None  # shows RGB, as the preview window does
+
+
+def test_rgb_frames_reach_a_virtual_camera_as_its_4_2_0_planes_without_a_2x_rgb_frame():
+    """The live path at 960x540 spent 38 of its 63 ms composing a 2x RGB frame that the
+    virtual camera then converted to I420; now RGB frames are upscaled into the planes."""
+    sink = Recorder()
+    source = TestPatternSource(64, 36, realtime=False)
+    Pipeline(source, BicubicUpscaler(), [sink], max_frames=3, realtime=False).run()
+    for up, frame in sink.frames:
+        assert isinstance(up, YuvPicture) and up.space == CAMERA_SPACE and up.subsampling == (2, 2)
+        assert up.y.shape == (72, 128) and up.u.shape == (36, 64)
+    both = [RgbRecorder(), Recorder()]
+    Pipeline(TestPatternSource(64, 36, realtime=False), BicubicUpscaler(), both, max_frames=2, realtime=False).run()
+    assert all(isinstance(up, np.ndarray) and up.shape == (72, 128, 3) for s in both for up, _ in s.frames)
+
+
+@pytest.mark.parametrize("size", [(96, 64), (53, 37)])
+def test_upscaling_into_planes_matches_the_2x_rgb_frame_converted(size):
+    """Same luma within a code value (the RGB frame rounds R, G and B first), and the frame's
+    own chroma where the RGB path averaged the bicubic chroma: no shift in any plane."""
+    frame = real_frames(1, *size)[0]
+    upscaler = BicubicUpscaler()
+    direct = upscaler.upscale(frame, CAMERA_SPACE)
+    via_rgb = rgb_to_yuv(upscaler.upscale(frame), CAMERA_SPACE)
+    for a, b in zip((direct.y, direct.u, direct.v), (via_rgb.y, via_rgb.u, via_rgb.v)):
+        assert a.shape == b.shape
+        diff = a.astype(float) - b
+        assert abs(diff.mean()) < 0.1
+    assert np.abs(direct.y.astype(int) - via_rgb.y).max() <= 1
+    assert max(np.abs(direct.u.astype(int) - via_rgb.u).mean(), np.abs(direct.v.astype(int) - via_rgb.v).mean()) < 1
 
 
 def test_python_api_runs_a_pipeline_from_a_script(tmp_path):

@@ -55,6 +55,7 @@ class Pipeline:
         self._new_source: Source | None = None      # switched to by the capture thread
         self._new_upscaler: Upscaler | None = None  # switched to by the inference loop
         self.input_size = (source.width, source.height)  # sinks stay at 2x this whatever comes
+        self.out_space = None  # the 4:2:0 space all sinks take, into which RGB frames are upscaled
         self._drops_checked, self._drops_seen, self._drops_warned = time.monotonic(), (0, 0), False
 
     # -- public ---------------------------------------------------------------------------
@@ -65,8 +66,11 @@ class Pipeline:
         for sink in self.sinks:
             sink.open(width, height, self.fps)
             self._opened.append(sink)
-        log.info("running: %s -> %s -> %s, %dx%d @ %g fps", self.source.describe(),
-                 self.upscaler.name, ", ".join(s.describe() for s in self.sinks), width, height, self.fps)
+        spaces = {sink.yuv_space for sink in self.sinks}
+        self.out_space = spaces.pop() if len(spaces) == 1 else None
+        log.info("running: %s -> %s -> %s, %dx%d @ %g fps%s", self.source.describe(),
+                 self.upscaler.name, ", ".join(s.describe() for s in self.sinks), width, height, self.fps,
+                 f", RGB frames out as {self.out_space.describe()} 4:2:0" if self.out_space else "")
         self.stats = Stats()
         if self.realtime:
             self._capture_thread = threading.Thread(target=self._capture, name="capture", daemon=True)
@@ -238,7 +242,7 @@ class Pipeline:
         if frame.shape[1] > w or frame.shape[0] > h:  # a switched source of a larger size
             frame = fit(frame, w, h)
         t0 = time.monotonic()
-        up = self.upscaler.upscale(frame)
+        up = self.upscaler.upscale(frame, self.out_space)
         if (frame.shape[1], frame.shape[0]) != (w, h):  # a smaller one (a simulated poor link):
             up = fit(up, SCALE * w, SCALE * h)          # upscaled, then shown at the sinks' size
         item = (up, frame, captured, time.monotonic() - t0)

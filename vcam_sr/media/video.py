@@ -17,8 +17,8 @@ import numpy as np
 
 from vcam_sr.errors import VcamError
 from vcam_sr.media.colour import ColourSpace, YuvPicture, rgb_to_yuv, yuv_to_rgb_float
-from vcam_sr.media.frames import (AV_RANGE_FULL, AV_RANGE_LIMITED, MATRIX_AV, from_av, hdr_metadata,
-                                  planar_format, to_av)
+from vcam_sr.media.frames import (AV_RANGE_FULL, AV_RANGE_LIMITED, MATRIX_AV, from_av, guessed_matrix,
+                                  hdr_metadata, planar_format, to_av)
 from vcam_sr.media.geometry import fit
 
 log = logging.getLogger("vcam_sr.media")
@@ -229,7 +229,7 @@ class VideoWriter:
                  sample_aspect_ratio: fractions.Fraction | None = None, rotation: float = 0.0,
                  metadata: dict | None = None, copy: list = (), container_metadata: dict | None = None,
                  chapters: list = (), attachments: list = (), hdr: dict[str, str] | None = None):
-        self.space = space or ColourSpace("bt709" if height >= 720 else "bt601")
+        self.space = space or ColourSpace(guessed_matrix(height))
         if self.space.depth > MAX_DEPTH[codec]:
             log.warning("%s encodes at most %d bits, so this %d-bit video is written at %d bits",
                         ENCODERS[codec], MAX_DEPTH[codec], self.space.depth, MAX_DEPTH[codec])

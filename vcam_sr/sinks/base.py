@@ -5,10 +5,13 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from vcam_sr.media.colour import ColourSpace
+
 
 class Sink(ABC):
     """`open` is called once with the output size before the first `write`; `write` gets the
-    upscaled RGB frame and the source frame it came from (for before/after views)."""
+    upscaled frame (uint8 RGB, or YUV planes) and the source frame it came from (for
+    before/after views)."""
 
     name = "?"
 
@@ -17,6 +20,13 @@ class Sink(ABC):
 
     @abstractmethod
     def write(self, frame: np.ndarray, source_frame: np.ndarray) -> None: ...
+
+    @property
+    def yuv_space(self) -> ColourSpace | None:
+        """The 8-bit 4:2:0 colour space this sink turns RGB frames into (known once open), so
+        that the pipeline can upscale RGB sources straight into it; None for a sink that shows
+        RGB."""
+        return None
 
     def close(self, complete: bool = True) -> None:
         """Release the sink. `complete` is False when the run did not finish (an interrupted or

@@ -13,7 +13,8 @@ import numpy as np
 
 from vcam_sr.atomic import AtomicOutput, check_output, free_name, remove_stale_partials, write_error
 from vcam_sr.errors import VcamError
-from vcam_sr.media.colour import YuvPicture
+from vcam_sr.media.colour import ColourSpace, YuvPicture
+from vcam_sr.media.frames import guessed_matrix
 from vcam_sr.media.video import CONTAINERS, VideoWriter
 from vcam_sr.sinks.base import Sink
 
@@ -49,6 +50,11 @@ class FileSink(Sink):
             log.info("removed %s, left behind by a recording that was killed", stale.name)
         self.output = AtomicOutput(self.path)
         self.size, self.fps = (width, height), fps
+
+    @property
+    def yuv_space(self) -> ColourSpace:
+        """What the writer makes of RGB frames: 8-bit 4:2:0 in the matrix players assume."""
+        return ColourSpace(guessed_matrix(self.size[1]))
 
     def _writer(self, first: YuvPicture | np.ndarray) -> VideoWriter:
         """Opened on the first frame: a YUV source's colour space and chroma layout are kept."""

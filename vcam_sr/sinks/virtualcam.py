@@ -57,6 +57,7 @@ def i420(frame: YuvPicture | np.ndarray) -> np.ndarray:
 
 class VirtualCamSink(Sink):
     name = "virtualcam"
+    yuv_space = CAMERA_SPACE
 
     def __init__(self, backend: str | None = None, device: str | None = None):
         import pyvirtualcam
