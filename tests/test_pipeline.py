@@ -66,6 +66,24 @@ class SlowBicubic(BicubicUpscaler):
         return super().upscale(frame, space)
 
 
+class SlowStart(BicubicUpscaler):
+    """Its first frame takes 2 s, as loading and timing the models does; then it is fast."""
+
+    def upscale(self, frame, space=None):
+        if not getattr(self, "started", False):
+            time.sleep(2)
+            self.started = True
+        return super().upscale(frame, space)
+
+
+def test_frames_dropped_while_the_models_load_do_not_read_as_a_slow_model(caplog):
+    source = TestPatternSource(64, 36, fps=30)
+    with Pipeline(source, SlowStart(), [NullSink()], max_frames=130) as pipeline:
+        pipeline.run()
+    assert pipeline.stats.dropped >= 30  # the start-up did drop frames
+    assert "too slow" not in caplog.text
+
+
 def test_slow_upscaler_drops_frames_and_latency_stays_bounded(tmp_path):
     source = TestPatternSource(64, 36, fps=60)
     sinks = [NullSink(), open_sink(f"file:{tmp_path / 'live.mp4'}")]

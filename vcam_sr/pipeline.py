@@ -56,7 +56,7 @@ class Pipeline:
         self._new_upscaler: Upscaler | None = None  # switched to by the inference loop
         self.input_size = (source.width, source.height)  # sinks stay at 2x this whatever comes
         self.out_space = None  # the 4:2:0 space all sinks take, into which RGB frames are upscaled
-        self._drops_checked, self._drops_seen, self._drops_warned = time.monotonic(), (0, 0), False
+        self._drops_checked, self._drops_seen, self._drops_warned = 0.0, None, False
 
     # -- public ---------------------------------------------------------------------------
     def run(self) -> Stats:
@@ -127,8 +127,11 @@ class Pipeline:
     def _warn_on_drops(self) -> None:
         """Say once, on the console, when the model cannot keep up (a fifth or more of the
         source's frames dropped over a few seconds), and what to do; again only after it
-        recovered."""
+        recovered. Counted from the first frame on: before it, loading and timing the models
+        dropped frames that say nothing of the speed."""
         now = time.monotonic()
+        if self._drops_seen is None:
+            self._drops_checked, self._drops_seen = now, (self.stats.frames, self.stats.dropped)
         if now < self._drops_checked + self.DROP_CHECK_S:
             return
         frames, dropped = self.stats.frames, self.stats.dropped
