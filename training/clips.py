@@ -32,6 +32,15 @@ CONDITIONS = {
 }
 
 
+def fresh(upscale: Upscale) -> Upscale:
+    """`upscale`, told that another clip or image starts: a runtime upscaler then forgets the
+    last one's condition and frames (it averages a stream's noise over frames)."""
+    owner = getattr(upscale, "__self__", None)
+    if hasattr(owner, "new_stream"):
+        owner.new_stream()
+    return upscale
+
+
 def read_clip(path: str | Path, max_frames: int | None = None) -> tuple[list[np.ndarray], float]:
     """(RGB uint8 frames cropped to even sizes, fps), the first `max_frames` frames."""
     frames = []
@@ -120,7 +129,7 @@ class ClipSet:
         for c in self.conditions:
             per_clip = {}
             for name, hr, hr_flows, lr in self.items:
-                run = per_source() if per_source else upscale
+                run = per_source() if per_source else fresh(upscale)
                 out = [run(f) for f in lr[c]]
                 values = np.array([psnr_ssim(o, h) for o, h in zip(out, hr)])
                 flicker = tof(flows(out), hr_flows) if hr_flows is not None else float("nan")

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from training.clips import CONDITIONS, ClipSet, clip_markdown
+from training.clips import CONDITIONS, ClipSet, clip_markdown, fresh
 from training.data import load_val_set
 from training.metrics import crop_hr, psnr_ssim
 from vcam_sr.atomic import atomic_path
@@ -99,7 +99,7 @@ def score_sets(upscale: Upscale, sets: dict[str, list], crops_to: Path | None = 
     for set_name, items in sets.items():
         per_image = {}
         for name, lr, hr in items:
-            sr = upscale(lr)
+            sr = fresh(upscale)(lr)
             per_image[name] = psnr_ssim(sr, hr)
             if crops_to is not None:
                 write_crop(crops_to / f"{set_name}_{name}_{label}.png", lr, sr, crop_hr(hr))

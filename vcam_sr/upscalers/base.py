@@ -11,6 +11,7 @@ import numpy as np
 from vcam_sr.contract import SCALE
 from vcam_sr.errors import VcamError
 from vcam_sr.upscalers.condition import ConditionTracker
+from vcam_sr.upscalers.temporal import TemporalDenoiser
 from vcam_sr.media.colour import ColourSpace, YuvPicture, luma, luma_codes, normalized_luma, rgb8_chroma
 
 
@@ -20,7 +21,8 @@ class Upscaler(ABC):
     measures it itself when given None. `upscale` takes whole frames (uint8 RGB, or a
     YuvPicture) of one stream and returns the same kind at twice the size, with the model's
     luma and the chroma of a bicubic scale; it tracks the stream's condition (measured every
-    few frames, smoothed), so one Upscaler serves one source at a time. Given `space`, an RGB
+    few frames, smoothed) and averages its noise over frames (vcam_sr/upscalers/temporal.py),
+    so one Upscaler serves one source at a time. Given `space`, an RGB
     frame comes back as 8-bit 4:2:0 planes in that space instead (what the sinks take)."""
 
     name: str = "?"
@@ -44,11 +46,15 @@ class Upscaler(ABC):
 
     def new_stream(self) -> None:
         """The next frame starts another stream (another image, clip or source): its condition
-        is measured afresh."""
-        self._tracker = None
+        is measured afresh, and its frames are not averaged with the last one's."""
+        self._tracker = self._denoiser = None
 
     def upscale_luma(self, y: np.ndarray) -> np.ndarray:
-        """`upscale_y` with this stream's condition, in tiles when the plane is large."""
+        """`upscale_y` of the plane denoised over this stream's frames, with the stream's
+        condition, in tiles when the plane is large."""
+        if getattr(self, "_denoiser", None) is None:
+            self._denoiser = TemporalDenoiser()
+        y = self._denoiser(y)
         condition = None
         if self.conditioned:
             if getattr(self, "_tracker", None) is None:

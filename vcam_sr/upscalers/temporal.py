@@ -1,0 +1,68 @@
+"""Temporal denoising of a stream's luma before the model: a webcam's sensor noise is new in
+every frame, so where a pixel has not changed by more than that noise, it is averaged with its
+past (a motion-adaptive recursive filter); where it moved, the new frame is taken as it is, so
+motion leaves no trail. One frame cannot tell such noise from detail; a few frames can.
+
+It works only on a stream that reads as noisy or degraded in a single frame (measured every
+second or so by vcam_sr/upscalers/condition.py: a noise sigma of 2 grey levels or more, or the
+clean-or-degraded estimate), so a clean camera, even one that pans over fine texture, is never
+averaged. Its noise level is read from the frames themselves: the local
+change between a frame and the running average that a quarter of the picture stays under (a
+call's background holds still). A received call, whose codec repeats unchanged blocks exactly,
+shows almost none and passes untouched; a scene cut or another source shows far more than
+noise, and starts the average afresh.
+"""
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+
+from vcam_sr.upscalers.condition import estimate
+
+log = logging.getLogger("vcam_sr.temporal")
+
+
+def _centre(y: np.ndarray, height: int = 360, width: int = 640) -> np.ndarray:
+    """At most height x width from the middle of the plane, on the 8-pixel coding grid (so that
+    blocking is measured where it is): the estimate takes 5 ms there, 15 on a 960x540 frame."""
+    top, left = max(0, (y.shape[0] - height) // 16 * 8), max(0, (y.shape[1] - width) // 16 * 8)
+    return y[top:top + height, left:left + width]
+
+
+class TemporalDenoiser:
+    """Call it with each frame's luma (float32, [0, 1]) of one stream, in order."""
+
+    KEEP = 0.3                 # the share of a new frame taken where nothing moved
+    STILL, MOVED = 1.5, 3.0    # local change, in noise levels: up to STILL still, from MOVED moved
+    NOISY = 1.0 / 255          # the noise level (a grey level) from which a stream is noisy
+    CUT = 16.0 / 255           # a noise level above this is a new picture, not noise
+    CHECK = 30                 # frames between estimates of whether the stream is degraded
+    SIGMA = 2.0                # a frame's measured noise (grey levels) from which it is noisy
+
+    def __init__(self):
+        self.past: np.ndarray | None = None
+        self.frames, self.degraded, self.noted = 0, False, False
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        if self.frames % self.CHECK == 0:
+            measured = estimate(_centre(y))
+            self.degraded = measured.degraded or measured.noise_sigma >= self.SIGMA
+        self.frames += 1
+        if self.past is None or self.past.shape != y.shape or not self.degraded:
+            self.past = np.array(y, np.float32)
+            return y
+        change = cv2.blur(cv2.absdiff(y, self.past), (5, 5))
+        noise = float(np.percentile(change[::4, ::4], 25))
+        if not self.NOISY <= noise <= self.CUT:
+            np.copyto(self.past, y)
+            return y
+        if not self.noted:
+            log.info("the input is noisy from frame to frame (%.1f grey levels): still pixels are "
+                     "averaged over frames before the model", noise * 255)
+            self.noted = True
+        take = (change - self.STILL * noise) * np.float32(1 / ((self.MOVED - self.STILL) * noise))
+        np.clip(take, self.KEEP, 1, out=take)
+        self.past += take * (y - self.past)
+        return self.past.copy()
