@@ -13,6 +13,7 @@ from conftest import REPO, read_video, real_frames, run_cli, write_video
 from vcam_sr import Pipeline, create_upscaler, open_sink, open_source
 from vcam_sr.media.colour import YuvPicture, rgb_to_yuv
 from vcam_sr.sinks.null import NullSink
+from vcam_sr.sinks.preview import PreviewSink
 from vcam_sr.sinks.virtualcam import CAMERA_SPACE
 from vcam_sr.sources.test_pattern import TestPatternSource
 from vcam_sr.upscalers.bicubic import BicubicUpscaler
@@ -153,6 +154,15 @@ def test_rgb_frames_reach_a_virtual_camera_as_its_4_2_0_planes_without_a_2x_rgb_
     both = [RgbRecorder(), Recorder()]
     Pipeline(TestPatternSource(64, 36, realtime=False), BicubicUpscaler(), both, max_frames=2, realtime=False).run()
     assert all(isinstance(up, np.ndarray) and up.shape == (72, 128, 3) for s in both for up, _ in s.frames)
+    camera, preview = Recorder(), PreviewSink()  # the tray's: a preview beside the camera
+    Pipeline(TestPatternSource(64, 36, realtime=False), BicubicUpscaler(), [camera, preview], max_frames=2,
+             realtime=False).run()
+    assert isinstance(camera.frames[-1][0], YuvPicture) and preview.newest()[0][1] is camera.frames[-1][0]
+    jpeg, _ = preview.jpeg(0)
+    assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (72, 256, 3)
+    alone = PreviewSink()  # a preview alone is shown in RGB
+    Pipeline(TestPatternSource(64, 36, realtime=False), BicubicUpscaler(), [alone], max_frames=1, realtime=False).run()
+    assert isinstance(alone.newest()[0][1], np.ndarray)
 
 
 @pytest.mark.parametrize("size", [(96, 64), (53, 37)])

@@ -66,7 +66,7 @@ class Pipeline:
         for sink in self.sinks:
             sink.open(width, height, self.fps)
             self._opened.append(sink)
-        spaces = {sink.yuv_space for sink in self.sinks}
+        spaces = {sink.yuv_space for sink in self.sinks if not sink.takes_any_frame} or {None}
         self.out_space = spaces.pop() if len(spaces) == 1 else None
         log.info("running: %s -> %s -> %s, %dx%d @ %g fps%s", self.source.describe(),
                  self.upscaler.name, ", ".join(s.describe() for s in self.sinks), width, height, self.fps,

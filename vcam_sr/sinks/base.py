@@ -14,6 +14,7 @@ class Sink(ABC):
     before/after views)."""
 
     name = "?"
+    takes_any_frame = False  # it keeps frames and converts only those looked at (previews)
 
     @abstractmethod
     def open(self, width: int, height: int, fps: float) -> None: ...
@@ -25,7 +26,7 @@ class Sink(ABC):
     def yuv_space(self) -> ColourSpace | None:
         """The 8-bit 4:2:0 colour space this sink turns RGB frames into (known once open), so
         that the pipeline can upscale RGB sources straight into it; None for a sink that shows
-        RGB."""
+        RGB. A sink that `takes_any_frame` leaves the choice to the others."""
         return None
 
     def close(self, complete: bool = True) -> None:

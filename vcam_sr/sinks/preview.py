@@ -11,6 +11,7 @@ from vcam_sr.slot import Slot
 
 class PreviewSink(Sink):
     name = "preview"
+    takes_any_frame = True  # converted to RGB only when the page or the tray window shows one
 
     def __init__(self):
         self._pairs = Slot()  # (source frame, upscaled frame); its count lets readers wait for a new one
