@@ -2,6 +2,7 @@
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import av
@@ -11,10 +12,11 @@ import pytest
 
 from conftest import REPO, read_video, real_frames, run_cli, write_video
 from vcam_sr import Pipeline, create_upscaler, open_sink, open_source
-from vcam_sr.media.colour import YuvPicture, rgb_to_yuv
+from vcam_sr.media.colour import ColourSpace, YuvPicture, rgb_to_yuv
 from vcam_sr.sinks.null import NullSink
 from vcam_sr.sinks.preview import PreviewSink
 from vcam_sr.sinks.virtualcam import CAMERA_SPACE
+from vcam_sr.sources.base import Pacer, Source
 from vcam_sr.sources.test_pattern import TestPatternSource
 from vcam_sr.upscalers.bicubic import BicubicUpscaler
 
@@ -165,6 +167,13 @@ def test_rgb_frames_reach_a_virtual_camera_as_its_4_2_0_planes_without_a_2x_rgb_
     assert isinstance(alone.newest()[0][1], np.ndarray)
 
 
+def test_only_8_bit_spaces_take_rgb_frames_straight_into_planes():
+    """A 10-bit space would get 8-bit chroma codes: such a frame comes back RGB, as before."""
+    frame = real_frames(1, 32, 24)[0]
+    out = BicubicUpscaler().upscale(frame, ColourSpace(depth=10))
+    assert isinstance(out, np.ndarray) and np.array_equal(out, BicubicUpscaler().upscale(frame))
+
+
 @pytest.mark.parametrize("size", [(96, 64), (53, 37)])
 def test_upscaling_into_planes_matches_the_2x_rgb_frame_converted(size):
     """Same luma within a code value (the RGB frame rounds R, G and B first), and the frame's
@@ -179,6 +188,34 @@ def test_upscaling_into_planes_matches_the_2x_rgb_frame_converted(size):
         assert abs(diff.mean()) < 0.1
     assert np.abs(direct.y.astype(int) - via_rgb.y).max() <= 1
     assert max(np.abs(direct.u.astype(int) - via_rgb.u).mean(), np.abs(direct.v.astype(int) - via_rgb.v).mean()) < 1
+
+
+class NoisyPhoto(Source):
+    """A still photograph with fresh sensor noise (sigma 4) in every frame, 30 fps."""
+
+    def __init__(self, photo, seed):
+        self.photo, self.rng, self.pacer = photo.astype(float), np.random.default_rng(seed), Pacer(30)
+        self.height, self.width, self.fps = *photo.shape[:2], 30
+
+    def read(self):
+        self.pacer.wait()
+        return np.clip(self.photo + self.rng.normal(0, 4, self.photo.shape), 0, 255).round().astype(np.uint8)
+
+
+def test_another_source_is_not_averaged_with_the_last_ones_frames():
+    """Its frames start a new stream: a camera swapped in is never blended with the old one,
+    even where they differ by little more than noise (here 10 grey levels everywhere)."""
+    photo = real_frames(1, 96, 64)[0]
+    sink = Recorder()
+    pipeline = Pipeline(NoisyPhoto(photo, 0), BicubicUpscaler(), [sink], max_frames=40)
+    brighter = NoisyPhoto(np.clip(photo.astype(int) + 10, 0, 255), 1)
+    threading.Timer(0.6, pipeline.swap_source, [brighter]).start()
+    with pipeline:
+        pipeline.run()
+    swapped = [(up, f) for up, f in sink.frames if f.astype(float).mean() > photo.mean() + 5]
+    assert len(swapped) > 5
+    up, frame = swapped[0]
+    assert np.array_equal(up.y, BicubicUpscaler().upscale(frame, CAMERA_SPACE).y)
 
 
 def test_python_api_runs_a_pipeline_from_a_script(tmp_path):

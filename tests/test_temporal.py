@@ -63,6 +63,15 @@ def test_a_cut_or_a_new_source_starts_afresh():
     assert np.array_equal(denoise(cut), cut)
 
 
+def test_a_float64_plane_is_averaged_like_a_float32_one():
+    rng = np.random.default_rng(4)
+    clean = luma(real_frames(1, 96, 64)[0]).astype(np.float64)
+    upscaler = BicubicUpscaler()
+    for _ in range(3):
+        out = upscaler.upscale_luma(clean + rng.normal(0, 4 / 255, clean.shape))
+    assert out.shape == (128, 192) and np.isfinite(out).all()
+
+
 def test_an_upscaler_averages_within_a_stream_and_forgets_it_at_the_next():
     rng = np.random.default_rng(3)
     clean = real_frames(1, 96, 64)[0]

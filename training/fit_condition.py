@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from training.clips import ClipSet
+from training.clips import ClipSet, fresh
 from training.data import downscaled, load_hr_pool
 from training.degradations import PROFILES, degrade
 from training.metrics import psnr_ssim
@@ -131,7 +131,8 @@ def score_clips(clips: ClipSet, models, fit: dict) -> list[str]:
         sent = np.array([condition.estimate(f, fit).degraded for f, _ in pairs])
         line = f"clips, {c}: {sent.mean():.0%} of frames to the robust model"
         if models:
-            psnr = np.array([[psnr_ssim(m.upscale(f), h)[0] for m in models] for f, h in pairs])
+            # each frame alone, as the gate judges it: not averaged with the one before
+            psnr = np.array([[psnr_ssim(fresh(m.upscale)(f), h)[0] for m in models] for f, h in pairs])
             gated = np.where(sent, psnr[:, 1], psnr[:, 0])
             line += (f"; Y-PSNR always clean {psnr[:, 0].mean():.2f}, always robust "
                      f"{psnr[:, 1].mean():.2f}, gated {gated.mean():.2f} dB")

@@ -42,7 +42,9 @@ class Pipeline:
         self.max_frames, self.stats_every, self.realtime = max_frames, stats_every, realtime
         self.stats = Stats()
         self._stop = threading.Event()
-        self._frames = Slot()        # (frame, capture time): the newest from the capture thread
+        self._frames = Slot()        # (frame, capture time, source number): the newest captured
+        self._sources_opened = 0     # swaps so far: a frame of another source starts a new stream
+        self._upscaled_source = 0    # the source number of the last frame upscaled
         self._error: BaseException | None = None
         self._opened: list[Sink] = []
         self._capture_thread: threading.Thread | None = None
@@ -206,12 +208,13 @@ class Pipeline:
                 if new is not None:
                     old, self.source = self.source, new
                     old.close()
+                    self._sources_opened += 1
                     log.info("source now: %s", new.describe())
                 frame = self.source.read()
                 if frame is None:
                     self._frames.close()
                     return
-                if self._frames.put((frame, time.monotonic())):  # the loop had not taken the last
+                if self._frames.put((frame, time.monotonic(), self._sources_opened)):  # the loop had not taken the last
                     self.stats.drop()
         except BaseException as exc:  # surfaced to run() in the main thread
             self._error = exc
@@ -220,7 +223,7 @@ class Pipeline:
     def _next_frame(self):
         if not self.realtime:
             frame = self.source.read()
-            return None if frame is None else (frame, time.monotonic())
+            return None if frame is None else (frame, time.monotonic(), 0)
         while not self._stop.is_set():
             item = self._frames.take(timeout=0.5)
             if item is not None or self._frames.closed:
@@ -233,7 +236,7 @@ class Pipeline:
         time.sleep(0.02)
         self._frames.discard()
 
-    def _process(self, frame, captured: float) -> None:
+    def _process(self, frame, captured: float, source_number: int) -> None:
         """Upscale, then hand the result to the writer thread."""
         with self._swap_lock:
             new, self._new_upscaler = self._new_upscaler, None
@@ -241,6 +244,9 @@ class Pipeline:
             old, self.upscaler = self.upscaler, new
             old.close()
             log.info("upscaler now: %s", new.describe())
+        if source_number != self._upscaled_source:  # another source: its condition and frames afresh
+            self.upscaler.new_stream()
+            self._upscaled_source = source_number
         w, h = self.input_size
         if frame.shape[1] > w or frame.shape[0] > h:  # a switched source of a larger size
             frame = fit(frame, w, h)

@@ -90,6 +90,7 @@ class YuvPicture:
 
 def _quantize(values: np.ndarray, offset: float, span: float, space: ColourSpace) -> np.ndarray:
     if space.depth == 8:  # OpenCV scales, rounds and saturates in one vector pass (a sixth of the time)
+        values = np.asarray(values, np.float32)
         return cv2.addWeighted(values, span, values, 0.0, offset, dtype=cv2.CV_8U).reshape(values.shape)
     out = values * np.float32(span) + np.float32(offset)
     np.clip(out, 0, space.peak, out=out)

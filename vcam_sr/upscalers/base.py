@@ -20,10 +20,10 @@ class Upscaler(ABC):
     unclipped; a `conditioned` one also takes the frame's condition (vcam_sr/upscalers/condition.py) and
     measures it itself when given None. `upscale` takes whole frames (uint8 RGB, or a
     YuvPicture) of one stream and returns the same kind at twice the size, with the model's
-    luma and the chroma of a bicubic scale; it tracks the stream's condition (measured every
-    few frames, smoothed) and averages its noise over frames (vcam_sr/upscalers/temporal.py),
-    so one Upscaler serves one source at a time. Given `space`, an RGB
-    frame comes back as 8-bit 4:2:0 planes in that space instead (what the sinks take)."""
+    luma and the chroma of a bicubic scale; given an 8-bit `space`, a uint8 RGB frame comes back
+    as 4:2:0 planes in that space instead, its chroma the frame's own (what the sinks take). It
+    tracks the stream's condition (measured every few frames, smoothed) and averages its noise
+    over frames (vcam_sr/upscalers/temporal.py), so one Upscaler serves one source at a time."""
 
     name: str = "?"
     conditioned: bool = False
@@ -36,7 +36,7 @@ class Upscaler(ABC):
     def upscale(self, frame: np.ndarray | YuvPicture, space: ColourSpace | None = None) -> np.ndarray | YuvPicture:
         if isinstance(frame, YuvPicture):
             return upscale_picture(self, frame)
-        if space is not None:
+        if space is not None and space.depth == 8 and frame.dtype == np.uint8:
             return upscale_rgb_to_yuv420(self, frame, space)
         return upscale_rgb(self, frame)
 

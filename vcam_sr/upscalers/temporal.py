@@ -5,8 +5,8 @@ motion leaves no trail. One frame cannot tell such noise from detail; a few fram
 
 It works only on a stream that reads as noisy or degraded in a single frame (measured every
 second or so by vcam_sr/upscalers/condition.py: a noise sigma of 2 grey levels or more, or the
-clean-or-degraded estimate), so a clean camera, even one that pans over fine texture, is never
-averaged. Its noise level is read from the frames themselves: the local
+clean-or-degraded estimate), so a clean camera is not averaged (a picture of fine texture can
+read as noisy; where it moves, its changes are larger than the noise and are taken whole). Its noise level is read from the frames themselves: the local
 change between a frame and the running average that a quarter of the picture stays under (a
 call's background holds still). A received call, whose codec repeats unchanged blocks exactly,
 shows almost none and passes untouched; a scene cut or another source shows far more than
@@ -46,12 +46,16 @@ class TemporalDenoiser:
         self.frames, self.degraded, self.noted = 0, False, False
 
     def __call__(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y, np.float32)
         if self.frames % self.CHECK == 0:
             measured = estimate(_centre(y))
             self.degraded = measured.degraded or measured.noise_sigma >= self.SIGMA
         self.frames += 1
-        if self.past is None or self.past.shape != y.shape or not self.degraded:
-            self.past = np.array(y, np.float32)
+        if not self.degraded:  # nothing kept: a clean stream (or a photo) costs no copy
+            self.past = None
+            return y
+        if self.past is None or self.past.shape != y.shape:
+            self.past = y.copy()
             return y
         change = cv2.blur(cv2.absdiff(y, self.past), (5, 5))
         noise = float(np.percentile(change[::4, ::4], 25))
