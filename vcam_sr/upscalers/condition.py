@@ -72,9 +72,18 @@ def blocking(y: np.ndarray, grid: int) -> float:
     return float(np.mean(on) / max(np.mean(off), 1e-6))
 
 
+def centre(y: np.ndarray, height: int = 360, width: int = 640) -> np.ndarray:
+    """At most height x width from the middle of the plane, on the 8-pixel coding grid (so that
+    blocking is measured where it is): a measurement takes 5 ms there, 15 on a whole 960x540
+    frame, which made the first frames of a live run late."""
+    top, left = max(0, (y.shape[0] - height) // 16 * 8), max(0, (y.shape[1] - width) // 16 * 8)
+    return y[top:top + height, left:left + width]
+
+
 def measure(frame: np.ndarray) -> dict[str, float]:
     """The raw measurements of one luma plane (float, black 0, white 1) or uint8 RGB frame, in
-    grey levels."""
+    grey levels, on its centre (at most 640x360)."""
+    frame = centre(frame)
     y = (luma(frame) if frame.ndim == 3 else np.asarray(frame, np.float32)) * np.float32(255)
     return {"noise_sigma": noise_sigma(y), "blocking8": blocking(y, 8), "blocking4": blocking(y, 4)}
 

@@ -24,13 +24,6 @@ from vcam_sr.upscalers.condition import estimate
 log = logging.getLogger("vcam_sr.temporal")
 
 
-def _centre(y: np.ndarray, height: int = 360, width: int = 640) -> np.ndarray:
-    """At most height x width from the middle of the plane, on the 8-pixel coding grid (so that
-    blocking is measured where it is): the estimate takes 5 ms there, 15 on a 960x540 frame."""
-    top, left = max(0, (y.shape[0] - height) // 16 * 8), max(0, (y.shape[1] - width) // 16 * 8)
-    return y[top:top + height, left:left + width]
-
-
 class TemporalDenoiser:
     """Call it with each frame's luma (float32, [0, 1]) of one stream, in order."""
 
@@ -48,7 +41,7 @@ class TemporalDenoiser:
     def __call__(self, y: np.ndarray) -> np.ndarray:
         y = np.asarray(y, np.float32)
         if self.frames % self.CHECK == 0:
-            measured = estimate(_centre(y))
+            measured = estimate(y)
             self.degraded = measured.degraded or measured.noise_sigma >= self.SIGMA
         self.frames += 1
         if not self.degraded:  # nothing kept: a clean stream (or a photo) costs no copy
