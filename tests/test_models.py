@@ -189,6 +189,27 @@ def test_auto_starts_on_the_model_that_fits(noisy_frame, caplog):
     assert "model fast (robust): 10 ms of a 33 ms budget at 160x96 (balanced 40 ms)" in caplog.text
 
 
+def test_auto_passes_the_stream_s_condition_instead_of_measuring_every_frame(monkeypatch):
+    """`fast` under auto measured noise and blocking on every frame (5-15 ms each), unsmoothed,
+    where a stream's condition is measured every 15 frames and smoothed."""
+    from vcam_sr.upscalers import onnxruntime
+
+    calls, measure = [], condition.condition_vector
+
+    def counted(y):  # the real measurement, counted
+        calls.append(y.shape)
+        return measure(y)
+
+    monkeypatch.setattr(condition, "condition_vector", counted)  # what a stream's tracker calls
+    monkeypatch.setattr(onnxruntime, "condition_vector", counted)  # what the backend calls alone
+    photo = real_frames(1, 160, 96)[0]
+    with create_upscaler("onnxruntime", "auto") as auto:
+        for i in range(30):
+            auto.upscale(noisy_jpeg(photo, 6, 60, seed=i))
+        assert auto.current.name == "fast"
+    assert len(calls) < 15  # the contract probe, the timing calls, frames 0 and 15 (it was 35)
+
+
 @needs_shared()
 @pytest.mark.slow
 def test_auto_gives_clean_input_to_the_clean_model_and_switches_only_on_a_clear_window(noisy_frame):

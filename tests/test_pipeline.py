@@ -207,7 +207,7 @@ def test_another_source_is_not_averaged_with_the_last_ones_frames():
     even where they differ by little more than noise (here 10 grey levels everywhere)."""
     photo = real_frames(1, 96, 64)[0]
     sink = Recorder()
-    pipeline = Pipeline(NoisyPhoto(photo, 0), BicubicUpscaler(), [sink], max_frames=40)
+    pipeline = Pipeline(NoisyPhoto(photo, 0), create_upscaler("onnxruntime", "fast-clean"), [sink], max_frames=40)
     brighter = NoisyPhoto(np.clip(photo.astype(int) + 10, 0, 255), 1)
     threading.Timer(0.6, pipeline.swap_source, [brighter]).start()
     with pipeline:
@@ -215,7 +215,7 @@ def test_another_source_is_not_averaged_with_the_last_ones_frames():
     swapped = [(up, f) for up, f in sink.frames if f.astype(float).mean() > photo.mean() + 5]
     assert len(swapped) > 5
     up, frame = swapped[0]
-    assert np.array_equal(up.y, BicubicUpscaler().upscale(frame, CAMERA_SPACE).y)
+    assert np.array_equal(up.y, create_upscaler("onnxruntime", "fast-clean").upscale(frame, CAMERA_SPACE).y)
 
 
 def test_python_api_runs_a_pipeline_from_a_script(tmp_path):

@@ -14,6 +14,7 @@ import pytest
 
 from conftest import REPO, assert_clean_error, real_frames, write_video
 from vcam_sr.config import load_config
+from vcam_sr.media.colour import to_rgb
 from vcam_sr.sinks.virtualcam import video_devices
 
 pytest.importorskip("PySide6", reason="the tray extra (PySide6-Essentials) is not installed")
@@ -257,7 +258,8 @@ def test_poor_link_keeps_the_output_size_and_the_running_camera(app, make_tray):
         return tray.preview.newest()
 
     def detail(frame):  # the zone plate's fine rings: what a poor link loses first
-        return float(cv2.Laplacian(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[:, 96:], cv2.CV_32F).var())
+        grey = cv2.cvtColor(to_rgb(frame), cv2.COLOR_RGB2GRAY)  # the camera's frames come as planes
+        return float(cv2.Laplacian(grey[:, 96:], cv2.CV_32F).var())
 
     (before, after), count = newest_pair(0)
     assert after.shape == (192, 320, 3)

@@ -72,7 +72,16 @@ class AutoUpscaler(Upscaler):
                           offline=True)
         self.decided = True
 
-    def upscale_y(self, y: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
+    @property
+    def conditioned(self) -> bool:
+        """Whether the current model takes the condition: the stream's tracked one is then
+        passed (measured every few frames, smoothed), not measured again on every frame."""
+        return self.current is not None and self.loaded[self.current.name].conditioned
+
+    def upscale_luma(self, y: np.ndarray) -> np.ndarray:
+        """Judges the frame as it came, before the stream's averaging over frames (a noisy
+        camera, averaged, can read clean), once per frame (not per tile); then as every
+        upscaler."""
         now = self.clock()
         if self.decided:
             pass
@@ -80,6 +89,11 @@ class AutoUpscaler(Upscaler):
             self._check_condition(y, now)
         elif y.shape != self.shape:
             self._choose_rung(y, f"input size now {y.shape[1]}x{y.shape[0]}")
+        return super().upscale_luma(y)
+
+    def upscale_y(self, y: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
+        if self.current is None:  # called on a plane directly, not through upscale_luma
+            self._check_condition(y, self.clock())
         t0 = self.clock()
         out = self.loaded[self.current.name].upscale_y(y, condition)
         if not self.decided:

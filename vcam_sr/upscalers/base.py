@@ -27,6 +27,7 @@ class Upscaler(ABC):
 
     name: str = "?"
     conditioned: bool = False
+    denoise: bool = True  # average a noisy stream's noise over frames before the model
     TILE = 2048     # larger luma planes (photos) are upscaled in tiles of this size (bounded memory)
     OVERLAP = 16    # LR pixels of context around each tile: more than the nets' reach
 
@@ -52,9 +53,10 @@ class Upscaler(ABC):
     def upscale_luma(self, y: np.ndarray) -> np.ndarray:
         """`upscale_y` of the plane denoised over this stream's frames, with the stream's
         condition, in tiles when the plane is large."""
-        if getattr(self, "_denoiser", None) is None:
-            self._denoiser = TemporalDenoiser()
-        y = self._denoiser(y)
+        if self.denoise:
+            if getattr(self, "_denoiser", None) is None:
+                self._denoiser = TemporalDenoiser()
+            y = self._denoiser(y)
         condition = None
         if self.conditioned:
             if getattr(self, "_tracker", None) is None:

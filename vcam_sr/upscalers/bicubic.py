@@ -9,6 +9,7 @@ from vcam_sr.upscalers.base import SCALE, Upscaler
 
 class BicubicUpscaler(Upscaler):
     name = "bicubic"
+    denoise = False  # the plain picture, to compare against: what a call shows without vcam-sr
 
     def upscale_y(self, y: np.ndarray, condition: np.ndarray | None = None) -> np.ndarray:
         h, w = y.shape

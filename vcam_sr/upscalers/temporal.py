@@ -5,12 +5,14 @@ motion leaves no trail. One frame cannot tell such noise from detail; a few fram
 
 It works only on a stream that reads as noisy or degraded in a single frame (measured every
 second or so by vcam_sr/upscalers/condition.py: a noise sigma of 2 grey levels or more, or the
-clean-or-degraded estimate), so a clean camera is not averaged (a picture of fine texture can
-read as noisy; where it moves, its changes are larger than the noise and are taken whole). Its noise level is read from the frames themselves: the local
-change between a frame and the running average that a quarter of the picture stays under (a
-call's background holds still). A received call, whose codec repeats unchanged blocks exactly,
-shows almost none and passes untouched; a scene cut or another source shows far more than
-noise, and starts the average afresh.
+clean-or-degraded estimate), so a clean camera is not averaged (unless fine texture reads as
+noise and the camera pans: below). Its noise level is read from the frames themselves: the
+local change between a frame and the running average that a quarter of the picture stays under
+(a call's background holds still). A received call, whose codec repeats unchanged blocks
+exactly, shows almost none and passes untouched; a scene cut or another source shows far more
+than noise, and starts the average afresh. Not handled: a camera that pans over a noisy or
+compressed picture raises the noise level read, so its low-contrast parts are averaged while
+they move (by at most 1.5x that level).
 """
 from __future__ import annotations
 
