@@ -1,9 +1,10 @@
 """`vcam-sr bench`: how fast every backend is on this machine, beside bicubic and the peers.
 
 For each input size and method: ms per frame (median) of what a live run does with a camera
-frame (RGB in, the virtual camera's 4:2:0 planes out: the model and the colour work around it),
-and end-to-end fps and latency of test pattern -> upscaler -> null sink. Methods are measured interleaved, round by
-round, so a busy moment on the machine hits all of them alike. Ratios are to bicubic.
+frame (RGB in, the virtual camera's 4:2:0 planes out: the model and the colour work around
+it), and end-to-end fps and latency of test pattern -> upscaler -> null sink. Methods are
+measured interleaved, round by round, so a busy moment on the machine hits all of them alike.
+Ratios are to bicubic.
 """
 from __future__ import annotations
 
