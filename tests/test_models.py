@@ -210,6 +210,26 @@ def test_auto_passes_the_stream_s_condition_instead_of_measuring_every_frame(mon
     assert len(calls) < 15  # the contract probe, the timing calls, frames 0 and 15 (it was 35)
 
 
+def test_plain_sensor_noise_goes_to_the_robust_model_live_and_in_a_file():
+    """The gate reads one frame, and reads sensor noise without JPEG (a camera sending raw
+    YUYV) as clean; noise that changes from frame to frame is not clean."""
+    photo, rng = real_frames(1, 320, 180)[0], np.random.default_rng(0)
+    frames = [np.clip(photo + rng.normal(0, 4, photo.shape), 0, 255).round().astype(np.uint8) for _ in range(30)]
+    assert not condition.estimate(condition.luma(frames[0])).degraded  # what one frame says
+    clock = FakeClock()
+    models, fakes = ladder(clock, **{"fast": 5, "fast-clean": 5})
+    auto = AutoUpscaler(models, lambda m: fakes[m.name], fps=30, clock=clock)
+    for frame in frames:
+        auto.upscale(frame)
+        clock.t += 1 / 30
+    assert auto.current.name == "fast"
+    auto = AutoUpscaler(models, lambda m: fakes[m.name], fps=30, clock=clock)
+    auto.plan([condition.luma(f) for f in frames[:8]])  # a video's first frames
+    assert auto.current.name == "fast"
+    auto.plan([condition.luma(photo)] * 8)  # a clean one's
+    assert auto.current.name == "fast-clean"
+
+
 @needs_shared()
 @pytest.mark.slow
 def test_auto_gives_clean_input_to_the_clean_model_and_switches_only_on_a_clear_window(noisy_frame):

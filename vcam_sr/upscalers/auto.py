@@ -23,8 +23,20 @@ import numpy as np
 from vcam_sr.upscalers import condition
 from vcam_sr.models import ModelInfo
 from vcam_sr.upscalers.base import Upscaler, time_luma
+from vcam_sr.upscalers.temporal import TemporalDenoiser
 
 log = logging.getLogger("vcam_sr.auto")
+NOISY_STREAM = "noisy from frame to frame"
+# Frame-to-frame noise (the averaging's level, grey levels) from which the robust model wins even
+# after the averaging: plain sensor noise sigma 2 reads 1.4 and fast-clean is 0.3 dB better;
+# sigma 4 reads 2.8 and fast is 1 dB better (val/clips, 30 frames).
+ROBUST_NOISE = 2.0 / 255
+
+
+def flickers(denoiser: TemporalDenoiser | None) -> bool:
+    """Whether a stream's noise, read from frame to frame, calls for the robust model: the
+    gate reads one frame, and reads plain sensor noise (no JPEG) as clean."""
+    return denoiser is not None and denoiser.noisy and denoiser.noise >= ROBUST_NOISE
 
 
 class AutoUpscaler(Upscaler):
@@ -63,13 +75,15 @@ class AutoUpscaler(Upscaler):
     def plan(self, sample: list[np.ndarray]) -> None:
         """A whole file: its condition from the sample's mean measurements and the model for
         it, decided now and kept to the end (a file does not change model part-way)."""
-        estimate = condition.estimate(sample)
-        self.variant = "robust" if estimate.degraded else "clean"
+        estimate, probe = condition.estimate(sample), TemporalDenoiser()
+        for y in sample:  # a video's first frames, in order: is there noise from frame to frame?
+            probe(y)
+        self.variant = "robust" if estimate.degraded or flickers(probe) else "clean"
         if self.variant not in self.ladders:
             self.variant = next(iter(self.ladders))
         sampled = f"{len(sample)} frame{'s' if len(sample) > 1 else ''} sampled"
-        self._choose_rung(sample[0], f"{sampled}, {estimate.kind}", f"measured {estimate.measured}",
-                          offline=True)
+        self._choose_rung(sample[0], f"{sampled}, {NOISY_STREAM if flickers(probe) else estimate.kind}",
+                          f"measured {estimate.measured}", offline=True)
         self.decided = True
 
     @property
@@ -115,7 +129,9 @@ class AutoUpscaler(Upscaler):
     def _check_condition(self, y: np.ndarray, now: float) -> None:
         self.next_check = now + self.CHECK_EVERY
         estimate = condition.estimate(y)
-        self.scores.append(float(np.clip(estimate.score, -4, 4)))  # one odd frame weighs little
+        noisy = flickers(getattr(self, "_denoiser", None))
+        score = 4.0 if noisy else estimate.score
+        self.scores.append(float(np.clip(score, -4, 4)))  # one odd frame weighs little
         mean = float(np.mean(self.scores))
         if self.variant is None:
             wanted = "robust" if mean > 0 else "clean"
@@ -129,7 +145,8 @@ class AutoUpscaler(Upscaler):
             wanted = next(iter(self.ladders))
         if wanted != self.variant or y.shape != self.shape:
             self.variant = wanted
-            self._choose_rung(y, f"input {estimate.kind}", f"measured {estimate.measured}")
+            self._choose_rung(y, f"input {NOISY_STREAM if noisy else estimate.kind}",
+                              f"measured {estimate.measured}")
 
     def pick(self, y: np.ndarray, variant: str) -> tuple[ModelInfo, dict[str, float]]:
         """The deepest model of `variant` whose time on this frame size fits the budget with

@@ -4,7 +4,7 @@ past (a motion-adaptive recursive filter); where it moved, the new frame is take
 motion leaves no trail. One frame cannot tell such noise from detail; a few frames can.
 
 It works only on a stream that reads as noisy or degraded in a single frame (measured every
-second or so by vcam_sr/upscalers/condition.py: a noise sigma of 2 grey levels or more, or the
+second or so by vcam_sr/upscalers/condition.py: a luma noise sigma of 1 grey level or more, or the
 clean-or-degraded estimate), so a clean camera is not averaged (unless fine texture reads as
 noise and the camera pans: below). Its noise level is read from the frames themselves: the
 local change between a frame and the running average that a quarter of the picture stays under
@@ -34,11 +34,18 @@ class TemporalDenoiser:
     NOISY = 1.0 / 255          # the noise level (a grey level) from which a stream is noisy
     CUT = 16.0 / 255           # a noise level above this is a new picture, not noise
     CHECK = 30                 # frames between estimates of whether the stream is degraded
-    SIGMA = 2.0                # a frame's measured noise (grey levels) from which it is noisy
+    SIGMA = 1.0                # a frame's measured noise (grey levels) from which it is noisy
 
     def __init__(self):
         self.past: np.ndarray | None = None
         self.frames, self.degraded, self.noted = 0, False, False
+        self.noise = 0.0  # the last frame-to-frame noise level read, 0 when none was
+
+    @property
+    def noisy(self) -> bool:
+        """Whether the stream's last frames carried noise that changes from frame to frame: a
+        surer sign of sensor noise than one frame's, which fine texture imitates."""
+        return self.NOISY <= self.noise <= self.CUT
 
     def __call__(self, y: np.ndarray) -> np.ndarray:
         y = np.asarray(y, np.float32)
@@ -47,14 +54,14 @@ class TemporalDenoiser:
             self.degraded = measured.degraded or measured.noise_sigma >= self.SIGMA
         self.frames += 1
         if not self.degraded:  # nothing kept: a clean stream (or a photo) costs no copy
-            self.past = None
+            self.past, self.noise = None, 0.0
             return y
         if self.past is None or self.past.shape != y.shape:
             self.past = y.copy()
             return y
         change = cv2.blur(cv2.absdiff(y, self.past), (5, 5))
-        noise = float(np.percentile(change[::4, ::4], 25))
-        if not self.NOISY <= noise <= self.CUT:
+        noise = self.noise = float(np.percentile(change[::4, ::4], 25))
+        if not self.noisy:
             np.copyto(self.past, y)
             return y
         if not self.noted:
