@@ -129,7 +129,10 @@ class AutoUpscaler(Upscaler):
     def _check_condition(self, y: np.ndarray, now: float) -> None:
         self.next_check = now + self.CHECK_EVERY
         estimate = condition.estimate(y)
-        noisy = flickers(getattr(self, "_denoiser", None))
+        denoiser = getattr(self, "_denoiser", None)
+        if denoiser is not None:
+            denoiser.judge(estimate)  # the averaging takes this frame's measurement
+        noisy = flickers(denoiser)
         score = 4.0 if noisy else estimate.score
         self.scores.append(float(np.clip(score, -4, 4)))  # one odd frame weighs little
         mean = float(np.mean(self.scores))

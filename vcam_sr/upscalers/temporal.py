@@ -21,7 +21,7 @@ import logging
 import cv2
 import numpy as np
 
-from vcam_sr.upscalers.condition import estimate
+from vcam_sr.upscalers.condition import Condition, estimate
 
 log = logging.getLogger("vcam_sr.temporal")
 
@@ -38,7 +38,7 @@ class TemporalDenoiser:
 
     def __init__(self):
         self.past: np.ndarray | None = None
-        self.frames, self.degraded, self.noted = 0, False, False
+        self.until_check, self.degraded, self.noted = 0, False, False
         self.noise = 0.0  # the last frame-to-frame noise level read, 0 when none was
 
     @property
@@ -49,10 +49,9 @@ class TemporalDenoiser:
 
     def __call__(self, y: np.ndarray) -> np.ndarray:
         y = np.asarray(y, np.float32)
-        if self.frames % self.CHECK == 0:
-            measured = estimate(y)
-            self.degraded = measured.degraded or measured.noise_sigma >= self.SIGMA
-        self.frames += 1
+        if self.until_check <= 0:
+            self.judge(estimate(y))
+        self.until_check -= 1
         if not self.degraded:  # nothing kept: a clean stream (or a photo) costs no copy
             self.past, self.noise = None, 0.0
             return y
@@ -72,3 +71,10 @@ class TemporalDenoiser:
         np.clip(take, self.KEEP, 1, out=take)
         self.past += take * (y - self.past)
         return self.past.copy()
+
+    def judge(self, measured: Condition) -> None:
+        """Whether the stream reads noisy or degraded, from a measurement of its current frame
+        (its own, or the one auto's gate just made: the next is CHECK frames on, so the two
+        never measure the same frame, 5 ms each)."""
+        self.degraded = measured.degraded or measured.noise_sigma >= self.SIGMA
+        self.until_check = self.CHECK
