@@ -78,11 +78,12 @@ class AutoUpscaler(Upscaler):
         estimate, probe = condition.estimate(sample), TemporalDenoiser()
         for y in sample:  # a video's first frames, in order: is there noise from frame to frame?
             probe(y)
-        self.variant = "robust" if estimate.degraded or flickers(probe) else "clean"
+        noisy = flickers(probe)
+        self.variant = "robust" if estimate.degraded or noisy else "clean"
         if self.variant not in self.ladders:
             self.variant = next(iter(self.ladders))
         sampled = f"{len(sample)} frame{'s' if len(sample) > 1 else ''} sampled"
-        self._choose_rung(sample[0], f"{sampled}, {NOISY_STREAM if flickers(probe) else estimate.kind}",
+        self._choose_rung(sample[0], f"{sampled}, {NOISY_STREAM if noisy else estimate.kind}",
                           f"measured {estimate.measured}", offline=True)
         self.decided = True
 
