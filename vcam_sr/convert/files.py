@@ -1,6 +1,6 @@
 """Upscale whole files, as `vcam-sr upscale` and the web page do, through the one video I/O
-layer (vcam_sr/media): videos with their audio and subtitle streams copied untouched, their
-frame timing, colours (matrix, range, depth), aspect, rotation and stream tags kept; still
+layer (vcam_sr/media): videos with their audio, subtitles and cover pictures copied untouched,
+their frame timing, colours (matrix, range, depth), aspect, rotation and stream tags kept; still
 images in their own type, depth and colour profile. Every output is written under a temporary
 name and appears only when complete; an existing file is never replaced unless asked."""
 from __future__ import annotations
@@ -125,6 +125,7 @@ def upscale_video(src: Path, dst: Path, make_upscaler: Callable[[tuple[int, int]
                     rotation=reader.rotation(), metadata=info.metadata, copy=copy,
                     container_metadata=dict(reader.container.metadata), chapters=reader.container.chapters(),
                     attachments=[s for s in reader.container.streams if s.type == "attachment"],
+                    covers=reader.covers(),
                     hdr=reader.hdr)
                 try:
                     first_pts = last_pts = None

@@ -10,7 +10,7 @@ import fractions
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import av
 import numpy as np
@@ -29,6 +29,19 @@ MAX_DEPTH = {"h264": 10, "hevc": 12}  # what the bundled x264 / x265 encode
 ENCODER_PARAMS = {"h264": ("x264-params", {"master-display": "mastering-display", "cll": "cll"}),
                   "hevc": ("x265-params", {"master-display": "master-display", "cll": "max-cll"})}
 COPIED = ("audio", "subtitle")
+COVER_TYPES = {"mjpeg": "image/jpeg"}  # others are image/<codec>
+
+
+class Cover(NamedTuple):
+    """A cover picture: its stream in the open source (the template of the copy) and its bytes."""
+    stream: av.video.stream.VideoStream
+    data: bytes
+
+
+def is_cover(stream) -> bool:
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
 # the display tags that travel with a picture, besides its matrix and range
 TAGS = ("color_primaries", "color_trc")
 # container metadata that describes the muxer, not the content: the output's muxer sets its own
@@ -109,7 +122,8 @@ class VideoReader:
     def _warn_left_out(self) -> None:
         """Say what will not be in the output: other video streams (a cover picture, a second
         angle) and an alpha channel, which H.264 and HEVC cannot hold."""
-        others = [f"#{s.index}" for s in self.container.streams.video if s.index != self.stream.index]
+        others = [f"#{s.index}" for s in self.container.streams.video
+                  if s.index != self.stream.index and not is_cover(s)]
         if others and not self.is_stream:
             log.warning("%s has %d more video stream(s) (%s); only stream #%d (%s) is used",
                         self.location, len(others), ", ".join(others), self.stream.index,
@@ -130,6 +144,17 @@ class VideoReader:
 
     def streams_to_copy(self) -> list:
         return [s for s in self.container.streams if s.type in COPIED]
+
+    def covers(self) -> list[Cover]:
+        """The cover pictures (an MP4's artwork, a Matroska's image attachments), read from a
+        fresh demuxer so this reader's position is untouched."""
+        found = []
+        with av.open(self.location) as other:
+            for stream in [s for s in self.container.streams.video if is_cover(s)]:
+                data = next((bytes(p) for p in other.demux(other.streams[stream.index]) if p.size), None)
+                if data:
+                    found.append(Cover(stream, data))
+        return found
 
     def items(self, copy: list = ()) -> Iterator[VideoFrame | av.Packet]:
         """Decoded frames of the video stream, and the packets of the `copy` streams."""
@@ -228,7 +253,8 @@ class VideoWriter:
                  tags: dict | None = None, time_base: fractions.Fraction | None = None,
                  sample_aspect_ratio: fractions.Fraction | None = None, rotation: float = 0.0,
                  metadata: dict | None = None, copy: list = (), container_metadata: dict | None = None,
-                 chapters: list = (), attachments: list = (), hdr: dict[str, str] | None = None):
+                 chapters: list = (), attachments: list = (), covers: list = (),
+                 hdr: dict[str, str] | None = None):
         self.space = space or ColourSpace(guessed_matrix(height))
         if self.space.depth > MAX_DEPTH[codec]:
             log.warning("%s encodes at most %d bits, so this %d-bit video is written at %d bits",
@@ -279,6 +305,7 @@ class VideoWriter:
             target.disposition = source.disposition  # default, forced, hearing impaired...
             self.copies[source.index] = target
         self._keep_chapters_and_attachments(fmt, chapters, attachments)
+        self._keep_covers(fmt, covers)
         self.frames, self.last_pts, self.last_dts, self.offset = 0, None, None, 0
 
     def _keep_chapters_and_attachments(self, fmt: str, chapters: list, attachments: list) -> None:
@@ -292,6 +319,32 @@ class VideoWriter:
             else:
                 log.warning("the attached file %s cannot be stored in this container; upscale into "
                             ".mkv to keep it", attachment.name)
+
+    def _keep_covers(self, fmt: str, covers: list[Cover]) -> None:
+        """Cover pictures as the container keeps them: MP4 as attached-picture streams,
+        Matroska as image attachments; elsewhere (MOV) one warning each."""
+        packets = []
+        for number, cover in enumerate(covers):
+            tags, codec = dict(cover.stream.metadata), cover.stream.codec_context.name
+            if fmt == "matroska":
+                kind = COVER_TYPES.get(codec, f"image/{codec}")
+                name = tags.get("filename") or f"cover{number or ''}.{kind.split('/')[1]}"
+                self.container.add_attachment(name, tags.get("mimetype", kind), cover.data)
+                continue
+            try:
+                if fmt != "mp4":
+                    raise ValueError(fmt)
+                stream = self.container.add_stream_from_template(cover.stream)
+            except ValueError:  # "'mp4' format does not support 'gif' codec"
+                log.warning("the %s cover picture cannot be stored in this container; upscale into "
+                            ".mkv to keep it", codec)
+                continue
+            stream.disposition = av.stream.Disposition.attached_pic
+            stream.metadata.update(tags)
+            packets.append(av.Packet(cover.data))
+            packets[-1].stream = stream
+        for packet in packets:  # after every stream is added: the first packet writes the header
+            self.container.mux(packet)
 
     def write(self, picture: YuvPicture | np.ndarray, pts: int | None = None,
               time_base: fractions.Fraction | None = None) -> None:
