@@ -116,6 +116,24 @@ def test_shipped_default_beats_bicubic_on_a_real_noisy_jpeg_frame():
     assert gain > 0.3, gain
 
 
+def test_auto_gives_a_call_received_through_its_codec_the_robust_model():
+    """A noisy camera sent through a call's real-time VP8 reads clean in one frame, and auto gave
+    it fast-clean, under bicubic there; a stream known to come through the codec (the screen
+    source) gets the robust model, and the next stream is judged afresh."""
+    from training.data import load_val_set
+
+    clean = load_val_set(VAL, "Set14")[1][1]
+    with create_upscaler("onnxruntime", "auto") as auto:
+        auto.upscale(clean)
+        assert auto.current.name == "fast-clean"
+        auto.new_stream(through_codec=True)
+        auto.upscale(clean)
+        assert auto.current.name == "fast"
+        auto.new_stream()
+        auto.upscale(clean)
+        assert auto.current.name == "fast-clean"
+
+
 class FakeClock:
     def __init__(self):
         self.t = 0.0

@@ -49,3 +49,14 @@ def test_screen_region_past_the_edge_is_refused(xvfb, monkeypatch):
     monkeypatch.setenv("DISPLAY", xvfb)
     with pytest.raises(VcamError, match="reaches past the 1024x768 screen"):
         open_source("screen:1000,0,640,360")
+
+
+def test_the_screen_source_tells_auto_that_it_shows_a_call_through_its_codec(xvfb):
+    """What the screen shows (the call you receive) came through the call's codec, whose
+    smoothing one frame does not show: the run takes the robust model and says why."""
+    env = {**os.environ, "DISPLAY": xvfb}
+    proc = subprocess.run([sys.executable, "-m", "vcam_sr.cli", "--source", "screen:0,0,320,180", "--sink",
+                           "null", "--frames", "3", "--backend", "onnxruntime"], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "model fast (robust)" in proc.stderr and "a received call, through its video codec" in proc.stderr

@@ -8,7 +8,8 @@ training/codecs.py), decoded and scored against HR:
 - 720p camera: HR itself is sent (a real 720p camera; clean in both conditions);
 - plain 360p: the camera's frames are sent, the receiver shows them with a bicubic 2x;
 - vcam-sr at the sender: the virtual camera upscales the camera's frames, the 2x frames are sent;
-- vcam-sr at the receiver: the camera's frames are sent, vcam-sr upscales the decoded pictures.
+- vcam-sr at the receiver: the camera's frames are sent, vcam-sr upscales the decoded pictures
+  (told, as `--source screen` tells it, that they came through the call's codec).
 
 Bitrates are given for a 640x360 camera and scaled by pixel area to each clip's camera size;
 the 2x sends get the same scaled rate (equal bitrate is the point). Scores: Y-PSNR (BT.601
@@ -173,8 +174,11 @@ class CallCurve:
     def new_upscaler(self, size: tuple[int, int]):
         return create_upscaler(self.backend, self.model, self.threads, 30.0, size)
 
-    def upscale_stream(self, frames: list, size: tuple[int, int]) -> list:
+    def upscale_stream(self, frames: list, size: tuple[int, int], received: bool = False) -> list:
+        """vcam-sr on a camera's frames, or (`received`) on a call's decoded frames, which it
+        is told came through the call's codec, as a screen source tells it."""
         with self.new_upscaler(size) as upscaler:
+            upscaler.new_stream(through_codec=received)
             out = [upscaler.upscale(f) for f in frames]
             self.choices.append(upscaler.describe())
         return out
@@ -204,7 +208,7 @@ class CallCurve:
                     streams = {
                         "plain 360p": ([bicubic.upscale(p) for p in received], lr_kbps),
                         "vcam-sr at the sender": (up_sent, up_kbps),
-                        "vcam-sr at the receiver": (self.upscale_stream(received, clip.size), lr_kbps)}
+                        "vcam-sr at the receiver": (self.upscale_stream(received, clip.size, True), lr_kbps)}
                     out[codec][c]["720p camera"].append(camera_720p)
                     for scenario, (pictures, sent) in streams.items():
                         out[codec][c][scenario].append({**clip.score(pictures, self.threads, self.ffmpeg),

@@ -44,7 +44,7 @@ class Pipeline:
         self._stop = threading.Event()
         self._frames = Slot()        # (frame, capture time, source number): the newest captured
         self._sources_opened = 0     # swaps so far: a frame of another source starts a new stream
-        self._upscaled_source = 0    # the source number of the last frame upscaled
+        self._upscaled_source = -1   # the source number of the last frame upscaled
         self._error: BaseException | None = None
         self._opened: list[Sink] = []
         self._capture_thread: threading.Thread | None = None
@@ -244,8 +244,9 @@ class Pipeline:
             old, self.upscaler = self.upscaler, new
             old.close()
             log.info("upscaler now: %s", new.describe())
+            self._upscaled_source = -1  # told of the stream it takes over, below
         if source_number != self._upscaled_source:  # another source: its condition and frames afresh
-            self.upscaler.new_stream()
+            self.upscaler.new_stream(self.source.through_codec)
             self._upscaled_source = source_number
         w, h = self.input_size
         if frame.shape[1] > w or frame.shape[0] > h:  # a switched source of a larger size

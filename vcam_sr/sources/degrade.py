@@ -28,7 +28,7 @@ class DegradedSource(Source):
         self.inner, self.factor, self.jpeg_quality = inner, factor, jpeg_quality
         self.width = max(1, round(inner.width * factor))
         self.height = max(1, round(inner.height * factor))
-        self.fps = inner.fps
+        self.fps, self.through_codec = inner.fps, inner.through_codec
         self.frame_count = getattr(inner, "frame_count", None)
 
     def read(self) -> np.ndarray | None:
@@ -53,6 +53,7 @@ class SimulatedLink(Source):
     def __init__(self, inner: Source, quality: Callable[[], tuple[float, int | None]]):
         self.inner, self.quality = inner, quality
         self.width, self.height, self.fps = inner.width, inner.height, inner.fps
+        self.through_codec = inner.through_codec
 
     @property
     def losses(self) -> int:

@@ -39,6 +39,7 @@ class ResilientSource(Source):
         self.open_source, self.retry_s, self.frozen_s = open_source, retry_s, frozen_s
         self.inner: Source | None = open_source()
         self.width, self.height, self.fps = self.inner.width, self.inner.height, self.inner.fps
+        self.through_codec = self.inner.through_codec
         self.pacer = Pacer(self.fps)
         self.losses = 0
         self._frames = Slot()  # the newest real frame from the reader thread

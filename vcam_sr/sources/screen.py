@@ -23,6 +23,8 @@ def parse_region(spec: str) -> tuple[int, int, int, int] | None:
 
 
 class ScreenSource(Source):
+    through_codec = True  # what it shows, the call you receive, came through the call's codec
+
     def __init__(self, spec: str, fps: float = 30, realtime: bool = True):
         import mss
 

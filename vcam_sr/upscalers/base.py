@@ -45,9 +45,12 @@ class Upscaler(ABC):
         """Called before a whole file with luma planes sampled from it, so a choosing upscaler
         (auto) decides once for the file instead of as it goes."""
 
-    def new_stream(self) -> None:
+    def new_stream(self, through_codec: bool = False) -> None:
         """The next frame starts another stream (another image, clip or source): its condition
-        is measured afresh, and its frames are not averaged with the last one's."""
+        is measured afresh, and its frames are not averaged with the last one's.
+        `through_codec`: the stream is known to have come through a call's video codec (a call
+        captured from the screen), whose smoothing its frames may not show (auto then takes the
+        robust model)."""
         self._tracker = self._denoiser = None
 
     def upscale_luma(self, y: np.ndarray) -> np.ndarray:
