@@ -1,7 +1,7 @@
 """PyAV frames to and from vcam-sr frames, with no colour conversion on the way: a YUV frame's
-planes are read as they are (YuvPicture, tagged with its matrix, range and depth); an RGB or
-palette frame becomes uint8 RGB. Only layout changes (NV12 to planar, say) go through swscale,
-which copies those exactly."""
+planes are read as they are (YuvPicture, tagged with its matrix, range and depth); an 8-bit RGB
+or palette frame becomes uint8 RGB. Only layout changes (NV12 to planar, say) go through
+swscale, which copies those exactly. Deeper RGB is the exception: see _deep_rgb."""
 from __future__ import annotations
 
 import re
@@ -10,7 +10,7 @@ import struct
 import av
 import numpy as np
 
-from vcam_sr.media.colour import ColourSpace, YuvPicture
+from vcam_sr.media.colour import ColourSpace, YuvPicture, rgb_to_yuv
 
 # planar YUV pixel formats: name -> (chroma subsampling (x, y), bits); None = greyscale
 PLANAR = {"yuv420p": (2, 2), "yuvj420p": (2, 2), "yuv422p": (2, 1), "yuvj422p": (2, 1),
@@ -58,12 +58,14 @@ def _plane(plane, dtype) -> np.ndarray:
 
 
 def from_av(frame: av.VideoFrame) -> YuvPicture | np.ndarray:
-    """A decoded frame as a YuvPicture in its own colour space, or uint8 RGB if it is RGB."""
+    """A decoded frame as a YuvPicture in its own colour space, or uint8 RGB if it is 8-bit RGB."""
     fmt = frame.format.name
     if fmt in REPACK:
         space = colour_space(frame, fmt)
         fmt = REPACK[fmt]
         frame = frame.reformat(format=fmt)
+    elif fmt not in PLANAR and frame.format.is_rgb and frame.format.components[0].bits > 8:
+        return _deep_rgb(frame, fmt, frame.format.components[0].bits)
     elif fmt not in PLANAR:  # RGB, BGR, palette, ...: copied into rgb24, values unchanged
         return frame.to_ndarray(format="rgb24") if fmt != "rgb24" else frame.to_ndarray()
     else:
@@ -73,6 +75,21 @@ def from_av(frame: av.VideoFrame) -> YuvPicture | np.ndarray:
     if PLANAR[fmt] is None:
         return YuvPicture(planes[0], None, None, space)
     return YuvPicture(planes[0], planes[1], planes[2], space)
+
+
+def _deep_rgb(frame: av.VideoFrame, fmt: str, bits: int) -> YuvPicture:
+    """RGB of more than 8 bits (FFV1 or ProRes RGB, 16-bit PNG video) as YUV 4:2:0 at its own
+    depth (10 bits at least), in the matrix players assume for its height: the form any RGB video
+    is written in, without the rounding to 8 bits that rgb24 costs. The planes are read here:
+    swscale's conversion of gbrp10 to float was off by up to a code value."""
+    if fmt.startswith("gbr"):
+        dtype = np.dtype("<u2" if fmt.endswith("le") else ">u2")
+        g, b, r = (_plane(p, dtype) for p in frame.planes[:3])
+        rgb = np.stack([r, g, b], axis=-1).astype(np.float32) * np.float32(1 / ((1 << bits) - 1))
+    else:  # packed 16-bit (rgb48, bgra64, ...): swscale only reorders and byte-swaps
+        rgb = frame.to_ndarray(format="rgb48le").astype(np.float32) * np.float32(1 / 65535)
+    space = ColourSpace(guessed_matrix(frame.height), False, min(max(bits, 10), 16))
+    return rgb_to_yuv(rgb, space)
 
 
 def planar_format(subsampling: tuple[int, int] | None, depth: int) -> str:
