@@ -211,58 +211,6 @@ def test_chapters_attachments_and_a_forced_flag_are_kept(tmp_path):
         assert kinds["attachment"].name == "font.ttf" and bytes(kinds["attachment"].data) == b"not really a font"
 
 
-def test_10_bit_rgb_video_stays_10_bit(tmp_path):
-    """FFV1 gbrp10 (and 16-bit RGB) was read through rgb24 and written at 8 bits, without a word.
-    A flat grey of code 517 of 1023 is luma 506.7 in 10 bits; through 8 bits it became 508."""
-    with av.open(str(tmp_path / "rgb10.mkv"), "w") as out:
-        stream = out.add_stream("ffv1", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "gbrp10le"
-        for i in range(3):
-            frame = av.VideoFrame(64, 48, "gbrp10le")
-            for plane in frame.planes:
-                rows = np.frombuffer(plane, np.uint16).reshape(plane.height, plane.line_size // 2)
-                rows[:] = 517
-            frame.pts = i
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    upscale_video(tmp_path / "rgb10.mkv", tmp_path / "out.mkv", bicubic, crf=0, progress=False)
-    with av.open(str(tmp_path / "out.mkv")) as c:
-        frame = next(c.decode(video=0))
-        assert frame.format.name == "yuv420p10le"
-        assert np.all(from_av(frame).y == 507)
-
-
-def test_a_cover_picture_is_kept(tmp_path, caplog):
-    """An MP4's cover art (or a Matroska's cover attachment) was dropped with only a note that
-    the file had another video stream."""
-    import subprocess
-
-    import imageio_ffmpeg
-
-    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-    Image.fromarray(real_frames(1, 32, 32)[0]).save(tmp_path / "cover.png")
-    src = write_video(tmp_path / "v.mp4", real_frames(6, 64, 48))
-    subprocess.run([ffmpeg, "-v", "error", "-i", str(src), "-i", str(tmp_path / "cover.png"), "-map", "0",
-                    "-map", "1", "-c", "copy", "-disposition:v:1", "attached_pic", str(tmp_path / "in.mp4")],
-                   check=True, timeout=60)
-    cover = (tmp_path / "cover.png").read_bytes()
-
-    def covers(path):
-        with av.open(str(path)) as c:
-            pictures = [s for s in c.streams.video if s.disposition & av.stream.Disposition.attached_pic]
-            return [next(bytes(p) for p in c.demux(s) if p.size) for s in pictures]
-
-    for name in ("out.mp4", "out.mkv"):
-        with caplog.at_level(logging.WARNING):
-            upscale_video(tmp_path / "in.mp4", tmp_path / name, bicubic, progress=False)
-        assert covers(tmp_path / name) == [cover], name
-    upscale_video(tmp_path / "out.mkv", tmp_path / "again.mp4", bicubic, progress=False)  # mkv -> mp4
-    assert covers(tmp_path / "again.mp4") == [cover]
-    assert "more video stream" not in caplog.text
-    upscale_video(tmp_path / "in.mp4", tmp_path / "out.mov", bicubic, progress=False)
-    assert "png cover picture cannot be stored" in caplog.text
-
-
 def test_interlaced_video_is_named_as_such(tmp_path, caplog):
     """Interlaced input came out flagged progressive without a word."""
     import subprocess

@@ -126,7 +126,7 @@ def test_auto_gives_a_call_received_through_its_codec_the_robust_model():
     with create_upscaler("onnxruntime", "auto") as auto:
         auto.upscale(clean)
         assert auto.current.name == "fast-clean"
-        auto.new_stream(through_codec=True)
+        auto.new_stream("a call captured from the screen")
         auto.upscale(clean)
         assert auto.current.name == "fast"
         auto.new_stream()

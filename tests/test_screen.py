@@ -59,4 +59,4 @@ def test_the_screen_source_tells_auto_that_it_shows_a_call_through_its_codec(xvf
                            "null", "--frames", "3", "--backend", "onnxruntime"], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "model fast (robust)" in proc.stderr and "a received call, through its video codec" in proc.stderr
+    assert "model fast (robust)" in proc.stderr and "a call captured from the screen" in proc.stderr

@@ -44,6 +44,7 @@ from training.clips import CONDITIONS, degrade_clip, find_clips, read_clip
 from training.codecs import CAMERA_SPACE, CODECS, round_trip
 from training.metrics import luma
 from vcam_sr.media.colour import YuvPicture, rgb_to_yuv
+from vcam_sr.sources.screen import ScreenSource
 from vcam_sr.upscalers import create_upscaler
 from vcam_sr.upscalers.bicubic import BicubicUpscaler
 
@@ -178,7 +179,7 @@ class CallCurve:
         """vcam-sr on a camera's frames, or (`received`) on a call's decoded frames, which it
         is told came through the call's codec, as a screen source tells it."""
         with self.new_upscaler(size) as upscaler:
-            upscaler.new_stream(through_codec=received)
+            upscaler.new_stream(ScreenSource.compressed if received else "")
             out = [upscaler.upscale(f) for f in frames]
             self.choices.append(upscaler.describe())
         return out

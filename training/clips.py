@@ -19,7 +19,7 @@ from training.codecs import round_trip
 from training.data import VIDEO_EXT, downscaled
 from training.metrics import crop_hr, psnr_ssim
 from vcam_sr.media.colour import to_rgb, yuv_to_rgb
-from vcam_sr.media.frames import from_av
+from vcam_sr.media.frames import from_av, hard_compression
 
 Upscale = Callable[[np.ndarray], np.ndarray]
 
@@ -32,12 +32,13 @@ CONDITIONS = {
 }
 
 
-def fresh(upscale: Upscale) -> Upscale:
+def fresh(upscale: Upscale, compressed: str = "") -> Upscale:
     """`upscale`, told that another clip or image starts: a runtime upscaler then forgets the
-    last one's condition and frames (it averages a stream's noise over frames)."""
+    last one's condition and frames (it averages a stream's noise over frames), and is told
+    why the clip is known to be hard compressed, as the runtime tells it of a video file."""
     owner = getattr(upscale, "__self__", None)
     if hasattr(owner, "new_stream"):
-        owner.new_stream()
+        owner.new_stream(compressed)
     return upscale
 
 
@@ -72,14 +73,18 @@ def find_clips(where: str | Path | list) -> list[Path]:
     return clips
 
 
-def h264_round_trip(frames: list[np.ndarray], fps: float, crf: int = CALL_CRF) -> list[np.ndarray]:
+def h264_round_trip(frames: list[np.ndarray], fps: float, crf: int = CALL_CRF,
+                    quantizers: list[int] | None = None) -> list[np.ndarray]:
     """Encode the frames as one H.264 stream (P-frames and all, as a call sends them), decode,
-    convert back exactly."""
-    return [yuv_to_rgb(p) for p in round_trip(frames, "h264", fps, crf=crf, threads=2)]
+    convert back exactly; `quantizers` receives each frame's quantizer."""
+    return [yuv_to_rgb(p) for p in round_trip(frames, "h264", fps, crf=crf, threads=2,
+                                              quantizers=quantizers)]
 
 
-def degrade_clip(hr: list[np.ndarray], fps: float, condition: str, seed: int) -> list[np.ndarray]:
-    """The LR frames a method gets under `condition` (see CONDITIONS)."""
+def degrade_clip(hr: list[np.ndarray], fps: float, condition: str, seed: int,
+                 quantizers: list[int] | None = None) -> list[np.ndarray]:
+    """The LR frames a method gets under `condition` (see CONDITIONS); `quantizers` receives
+    the call condition's H.264 quantizers."""
     lr = [downscaled(f, 0.5) for f in hr]
     if condition == "clean":
         return lr
@@ -92,7 +97,7 @@ def degrade_clip(hr: list[np.ndarray], fps: float, condition: str, seed: int) ->
             out.append(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy())
         return out
     if condition == "call":
-        return h264_round_trip(lr, fps)
+        return h264_round_trip(lr, fps, quantizers=quantizers)
     raise ValueError(f"unknown condition {condition!r}; choose one of {', '.join(CONDITIONS)}")
 
 
@@ -114,9 +119,14 @@ class ClipSet:
     def __init__(self, folder: str | Path | list, conditions=tuple(CONDITIONS), max_frames: int | None = 60,
                  seed: int = 0, with_flicker: bool = True):
         self.items = []  # (clip name, HR frames, HR flows or None, {condition: LR frames})
+        self.compressed: dict[tuple[str, str], str] = {}  # (clip, condition): hard_compression
         for i, path in enumerate(find_clips(folder)):
             hr, fps = read_clip(path, max_frames)
-            lr = {c: degrade_clip(hr, fps, c, seed + i) for c in conditions}
+            lr = {}
+            for c in conditions:
+                quantizers: list[int] = []
+                lr[c] = degrade_clip(hr, fps, c, seed + i, quantizers)
+                self.compressed[path.stem, c] = hard_compression(quantizers)
             self.items.append((path.stem, hr, flows(hr) if with_flicker else None, lr))
         self.conditions = list(conditions)
 
@@ -124,12 +134,13 @@ class ClipSet:
         """{condition: {"psnr", "ssim", "tof", "clips": {name: [psnr, ssim, tof, Y, Cb, Cr]}}},
         each figure the mean over frames, then over clips (Y, Cb, Cr: the output's mean code
         values, BT.601 full range, for colour bias). `per_source` makes a new upscaler for each
-        clip, as the runtime starts one per source (for methods that adapt to it)."""
+        clip, as the runtime starts one per source (for methods that adapt to it), told what
+        the runtime would know of it as a video file (its H.264 quantizer)."""
         result = {}
         for c in self.conditions:
             per_clip = {}
             for name, hr, hr_flows, lr in self.items:
-                run = per_source() if per_source else fresh(upscale)
+                run = fresh(per_source() if per_source else upscale, self.compressed[name, c])
                 out = [run(f) for f in lr[c]]
                 values = np.array([psnr_ssim(o, h) for o, h in zip(out, hr)])
                 flicker = tof(flows(out), hr_flows) if hr_flows is not None else float("nan")

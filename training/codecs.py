@@ -14,7 +14,7 @@ import av
 import numpy as np
 
 from vcam_sr.media.colour import ColourSpace, YuvPicture, rgb_to_yuv, yuv_to_rgb_float
-from vcam_sr.media.frames import from_av, to_av
+from vcam_sr.media.frames import from_av, h264_quantizer, to_av
 
 CODECS = {"h264": ("libx264", "h264"), "vp8": ("libvpx", "vp8")}
 CAMERA_SPACE = ColourSpace("bt601", full_range=False, depth=8)
@@ -46,11 +46,14 @@ def _options(codec: str, fps: float, crf: int | None, q: int | None, kbps: float
 
 def round_trip(frames: list[np.ndarray], codec: str = "h264", fps: float = 30.0, *,
                crf: int | None = None, q: int | None = None, kbps: float | None = None,
-               threads: int = 1, sent: list[int] | None = None) -> list[YuvPicture]:
+               threads: int = 1, sent: list[int] | None = None,
+               quantizers: list[int] | None = None) -> list[YuvPicture]:
     """Encode the RGB frames (or YUV pictures) as one stream (P-frames after the first, as a
     call sends them) and decode it: the decoded YUV pictures, cropped back to the frames' size.
     `sent`, if given, receives each packet's size in bytes (an encoder can miss its target
-    rate). `threads=1` suits tiny training crops (threads cost 4x there); clips may use more."""
+    rate). `quantizers`, if given, receives each decoded H.264 frame's quantizer, as the runtime
+    reads it from a video (media/frames.py h264_quantizer). `threads=1` suits tiny training
+    crops (threads cost 4x there); clips may use more."""
     if codec not in CODECS:
         raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
     encoder_name, decoder_name = CODECS[codec]
@@ -64,6 +67,8 @@ def round_trip(frames: list[np.ndarray], codec: str = "h264", fps: float = 30.0,
     encoder.options = _options(codec, fps, crf, q, kbps, threads)
     decoder = av.CodecContext.create(decoder_name, "r")
     decoder.thread_count = threads
+    if quantizers is not None:
+        decoder.options = {"export_side_data": "venc_params"}
     out: list[YuvPicture] = []
 
     def decode(packets):
@@ -71,6 +76,8 @@ def round_trip(frames: list[np.ndarray], codec: str = "h264", fps: float = 30.0,
             if sent is not None and packet is not None and packet.size:
                 sent.append(packet.size)
             for decoded in decoder.decode(packet):
+                if quantizers is not None and (qp := h264_quantizer(decoded)) is not None:
+                    quantizers.append(qp)
                 pic = from_av(decoded)
                 out.append(YuvPicture(pic.y[:h, :w], pic.u[:(h + 1) // 2, :(w + 1) // 2],
                                       pic.v[:(h + 1) // 2, :(w + 1) // 2], CAMERA_SPACE))

@@ -246,7 +246,7 @@ class Pipeline:
             log.info("upscaler now: %s", new.describe())
             self._upscaled_source = -1  # told of the stream it takes over, below
         if source_number != self._upscaled_source:  # another source: its condition and frames afresh
-            self.upscaler.new_stream(self.source.through_codec)
+            self.upscaler.new_stream(self.source.compressed)
             self._upscaled_source = source_number
         w, h = self.input_size
         if frame.shape[1] > w or frame.shape[0] > h:  # a switched source of a larger size

@@ -117,6 +117,7 @@ def upscale_video(src: Path, dst: Path, make_upscaler: Callable[[tuple[int, int]
             subsampling = first.subsampling if isinstance(first, YuvPicture) and first.u is not None else (2, 2)
             total = info.frames or (round(info.duration * info.fps) if info.duration else None)
             with make_upscaler((info.width, info.height), info.fps) as upscaler:
+                upscaler.new_stream(reader.compressed)
                 upscaler.plan([luma_of(p) for p in pictures])
                 writer = VideoWriter(
                     output.tmp, CONTAINERS[dst.suffix.lower()], info.width * 2, info.height * 2, info.fps,

@@ -18,7 +18,8 @@ import numpy as np
 from vcam_sr.errors import VcamError
 from vcam_sr.media.colour import ColourSpace, YuvPicture, rgb_to_yuv, yuv_to_rgb_float
 from vcam_sr.media.frames import (AV_RANGE_FULL, AV_RANGE_LIMITED, MATRIX_AV, from_av, guessed_matrix,
-                                  hdr_metadata, planar_format, to_av)
+                                  h264_quantizer, hard_compression, hdr_metadata, planar_format,
+                                  to_av)
 from vcam_sr.media.geometry import fit
 
 log = logging.getLogger("vcam_sr.media")
@@ -29,6 +30,7 @@ MAX_DEPTH = {"h264": 10, "hevc": 12}  # what the bundled x264 / x265 encode
 ENCODER_PARAMS = {"h264": ("x264-params", {"master-display": "mastering-display", "cll": "cll"}),
                   "hevc": ("x265-params", {"master-display": "master-display", "cll": "max-cll"})}
 COPIED = ("audio", "subtitle")
+QUANTIZED = 30  # the first frames whose quantizer says how hard a video was compressed
 COVER_TYPES = {"mjpeg": "image/jpeg"}  # others are image/<codec>
 
 
@@ -113,10 +115,12 @@ class VideoReader:
                             "or a damaged header); check that it plays, or convert it to H.264")
         self._warn_left_out()
         self.stream.thread_type = "AUTO"
+        self.stream.codec_context.options = {"export_side_data": "venc_params"}  # the quantizer
         self.info = self._probe()
         self.decoded = 0
         self.damage: str | None = None  # why only part of a damaged or truncated file was read
         self.hdr: dict[str, str] = {}  # HDR10 mastering display and light level (hdr_metadata)
+        self._quantizers: list[int] = []  # of the first QUANTIZED frames, H.264 only
         self._size_changed = False
 
     def _warn_left_out(self) -> None:
@@ -192,8 +196,16 @@ class VideoReader:
     def frames(self) -> Iterator[VideoFrame]:
         return (item for item in self.items() if isinstance(item, VideoFrame))
 
+    @property
+    def compressed(self) -> str:
+        """Why the video is known to be hard compressed (its first frames' H.264 quantizer), or
+        "": the model for compressed input then serves it, however clean its frames look."""
+        return hard_compression(self._quantizers)
+
     def _frame(self, frame: av.VideoFrame) -> VideoFrame:
         picture = from_av(frame)
+        if self.decoded < QUANTIZED and (qp := h264_quantizer(frame)) is not None:
+            self._quantizers.append(qp)
         if self.decoded == 0:  # the first picture's size is the video's (a header may say otherwise)
             self.info.width, self.info.height = frame.width, frame.height
             self.hdr = hdr_metadata(frame)

@@ -20,7 +20,7 @@ class Source(ABC):
     height: int
     frame_count: int | None = None  # frames a file declares; None for live sources
     losses: int = 0                 # times a live source dropped and was reconnected
-    through_codec: bool = False     # frames known to have come through a call's video codec
+    compressed: str = ""            # why its frames are known to be hard compressed, if they are
 
     @abstractmethod
     def read(self) -> np.ndarray | YuvPicture | None: ...

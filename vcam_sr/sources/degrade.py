@@ -28,8 +28,12 @@ class DegradedSource(Source):
         self.inner, self.factor, self.jpeg_quality = inner, factor, jpeg_quality
         self.width = max(1, round(inner.width * factor))
         self.height = max(1, round(inner.height * factor))
-        self.fps, self.through_codec = inner.fps, inner.through_codec
+        self.fps = inner.fps
         self.frame_count = getattr(inner, "frame_count", None)
+
+    @property
+    def compressed(self) -> str:
+        return self.inner.compressed
 
     def read(self) -> np.ndarray | None:
         frame = self.inner.read()
@@ -53,11 +57,14 @@ class SimulatedLink(Source):
     def __init__(self, inner: Source, quality: Callable[[], tuple[float, int | None]]):
         self.inner, self.quality = inner, quality
         self.width, self.height, self.fps = inner.width, inner.height, inner.fps
-        self.through_codec = inner.through_codec
 
     @property
     def losses(self) -> int:
         return self.inner.losses
+
+    @property
+    def compressed(self) -> str:
+        return self.inner.compressed
 
     def read(self) -> np.ndarray | None:
         frame = self.inner.read()

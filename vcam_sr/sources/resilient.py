@@ -39,7 +39,6 @@ class ResilientSource(Source):
         self.open_source, self.retry_s, self.frozen_s = open_source, retry_s, frozen_s
         self.inner: Source | None = open_source()
         self.width, self.height, self.fps = self.inner.width, self.inner.height, self.inner.fps
-        self.through_codec = self.inner.through_codec
         self.pacer = Pacer(self.fps)
         self.losses = 0
         self._frames = Slot()  # the newest real frame from the reader thread
@@ -52,6 +51,10 @@ class ResilientSource(Source):
     @property
     def connected(self) -> bool:
         return time.monotonic() - self._last_time < self.frozen_s
+
+    @property
+    def compressed(self) -> str:
+        return self.inner.compressed if self.inner is not None else ""
 
     def read(self) -> np.ndarray | None:
         """The next real frame; when it is late, the last one again; once the source is lost

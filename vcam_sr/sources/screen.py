@@ -23,7 +23,7 @@ def parse_region(spec: str) -> tuple[int, int, int, int] | None:
 
 
 class ScreenSource(Source):
-    through_codec = True  # what it shows, the call you receive, came through the call's codec
+    compressed = "a call captured from the screen, through the call's codec"
 
     def __init__(self, spec: str, fps: float = 30, realtime: bool = True):
         import mss

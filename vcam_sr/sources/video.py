@@ -44,6 +44,10 @@ class VideoSource(Source):
             self.pacer.wait()
         return item.picture
 
+    @property
+    def compressed(self) -> str:
+        return self.reader.compressed
+
     def describe(self) -> str:
         return f"{'stream' if self.is_stream else 'video'} {self.location} {self.width}x{self.height} @ {self.fps:g} fps"
 

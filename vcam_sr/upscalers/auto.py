@@ -27,7 +27,6 @@ from vcam_sr.upscalers.temporal import TemporalDenoiser
 
 log = logging.getLogger("vcam_sr.auto")
 NOISY_STREAM = "noisy from frame to frame"
-THROUGH_CODEC = "a received call, through its video codec"
 # Frame-to-frame noise (the averaging's level, grey levels) from which the robust model wins even
 # after the averaging: plain sensor noise sigma 2 reads 1.4 and fast-clean is 0.3 dB better;
 # sigma 4 reads 2.8 and fast is 1 dB better (val/clips, 30 frames).
@@ -64,19 +63,20 @@ class AutoUpscaler(Upscaler):
         self.recent: deque[tuple[float, float]] = deque()  # (time, model ms) of the current model
         self.next_check, self.shape = 0.0, None
         self.decided = False  # a whole file's model, chosen once from a sample (plan())
-        self.through_codec = False  # see new_stream
+        self.compressed = ""  # see new_stream
 
     # -- the Upscaler interface -------------------------------------------------------------
-    def new_stream(self, through_codec: bool = False) -> None:
+    def new_stream(self, compressed: str = "") -> None:
         """Another source, clip or image: its condition is judged afresh (the window, the
-        variant and a file's plan belong to the previous one). A stream known to come through
-        a call's codec always gets the robust model: a call's real-time VP8 or H.264 smooths
-        a noisy camera's frames until they read clean, and on those the clean model fell under
-        bicubic while the robust one stayed over it (training/configs/MODELS.md)."""
-        super().new_stream(through_codec)
+        variant and a file's plan belong to the previous one). A stream known to be hard
+        compressed always gets the robust model: a call's real-time VP8 or H.264 smooths a
+        noisy camera's frames until they read clean, and on those, as on any video coded at an
+        H.264 quantizer from 22 up, the clean model fell behind the robust one, often under
+        bicubic (training/configs/MODELS.md)."""
+        super().new_stream(compressed)
         self.scores.clear()
         self.variant, self.decided, self.next_check = None, False, 0.0
-        self.through_codec = through_codec
+        self.compressed = compressed
 
     def plan(self, sample: list[np.ndarray]) -> None:
         """A whole file: its condition from the sample's mean measurements and the model for
@@ -85,11 +85,12 @@ class AutoUpscaler(Upscaler):
         for y in sample:  # a video's first frames, in order: is there noise from frame to frame?
             probe(y)
         noisy = flickers(probe)
-        self.variant = "robust" if estimate.degraded or noisy else "clean"
+        self.variant = "robust" if estimate.degraded or noisy or self.compressed else "clean"
         if self.variant not in self.ladders:
             self.variant = next(iter(self.ladders))
         sampled = f"{len(sample)} frame{'s' if len(sample) > 1 else ''} sampled"
-        self._choose_rung(sample[0], f"{sampled}, {NOISY_STREAM if noisy else estimate.kind}",
+        kind = self.compressed or (NOISY_STREAM if noisy else estimate.kind)
+        self._choose_rung(sample[0], f"{sampled}, {kind}",
                           f"measured {estimate.measured}", offline=True)
         self.decided = True
 
@@ -140,7 +141,7 @@ class AutoUpscaler(Upscaler):
         if denoiser is not None:
             denoiser.judge(estimate)  # the averaging takes this frame's measurement
         noisy = flickers(denoiser)
-        score = 4.0 if noisy or self.through_codec else estimate.score
+        score = 4.0 if noisy or self.compressed else estimate.score
         self.scores.append(float(np.clip(score, -4, 4)))  # one odd frame weighs little
         mean = float(np.mean(self.scores))
         if self.variant is None:
@@ -155,7 +156,7 @@ class AutoUpscaler(Upscaler):
             wanted = next(iter(self.ladders))
         if wanted != self.variant or y.shape != self.shape:
             self.variant = wanted
-            kind = THROUGH_CODEC if self.through_codec else NOISY_STREAM if noisy else estimate.kind
+            kind = self.compressed or (NOISY_STREAM if noisy else estimate.kind)
             self._choose_rung(y, f"input {kind}", f"measured {estimate.measured}")
 
     def pick(self, y: np.ndarray, variant: str) -> tuple[ModelInfo, dict[str, float]]:

@@ -45,12 +45,12 @@ class Upscaler(ABC):
         """Called before a whole file with luma planes sampled from it, so a choosing upscaler
         (auto) decides once for the file instead of as it goes."""
 
-    def new_stream(self, through_codec: bool = False) -> None:
+    def new_stream(self, compressed: str = "") -> None:
         """The next frame starts another stream (another image, clip or source): its condition
-        is measured afresh, and its frames are not averaged with the last one's.
-        `through_codec`: the stream is known to have come through a call's video codec (a call
-        captured from the screen), whose smoothing its frames may not show (auto then takes the
-        robust model)."""
+        is measured afresh, and its frames are not averaged with the last one's. `compressed`
+        says why the stream is known to be hard compressed (a call captured from the screen, an
+        H.264 video's quantizer), which its frames may not show; auto then takes the robust
+        model."""
         self._tracker = self._denoiser = None
 
     def upscale_luma(self, y: np.ndarray) -> np.ndarray:
