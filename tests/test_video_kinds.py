@@ -38,6 +38,21 @@ def test_10_bit_rgb_video_stays_10_bit(tmp_path):
         assert np.all(from_av(frame).y == 507)
 
 
+def test_float_rgb_video_is_not_read_as_integers(tmp_path):
+    """EXR's float RGB, read as 16-bit integers by the deep-RGB path, came out black."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "color=0x808080:size=64x48:rate=5:duration=0.6", "-pix_fmt", "gbrpf32le", "-c:v", "exr",
+                    str(tmp_path / "grey.mov")], check=True, timeout=60)
+    upscale_video(tmp_path / "grey.mov", tmp_path / "out.mkv", bicubic, crf=0, progress=False)
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        rgb = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    assert np.abs(rgb.astype(int) - 128).max() <= 1
+
+
 def test_a_cover_picture_is_kept(tmp_path, caplog):
     """An MP4's cover art (or a Matroska's cover attachment) was dropped with only a note that
     the file had another video stream."""
@@ -66,7 +81,29 @@ def test_a_cover_picture_is_kept(tmp_path, caplog):
     assert covers(tmp_path / "again.mp4") == [cover]
     assert "more video stream" not in caplog.text
     upscale_video(tmp_path / "in.mp4", tmp_path / "out.mov", bicubic, progress=False)
-    assert "png cover picture cannot be stored" in caplog.text
+    assert "png picture (cover art) cannot be stored in this container" in caplog.text
+
+
+def test_a_matroska_image_that_is_not_cover_art_does_not_become_the_mp4_s_artwork(tmp_path, caplog):
+    """FFmpeg shows every image attached to a Matroska file as a picture stream; only those
+    named as Matroska names cover art are artwork, the rest stay files (kept in .mkv)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    Image.fromarray(real_frames(1, 32, 32)[0]).save(tmp_path / "screenshot.png")
+    src = write_video(tmp_path / "v.mkv", real_frames(6, 64, 48))
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(src), "-c", "copy", "-attach",
+                    str(tmp_path / "screenshot.png"), "-metadata:s:t:0", "mimetype=image/png",
+                    str(tmp_path / "in.mkv")], check=True, timeout=60)
+    with caplog.at_level(logging.WARNING):
+        upscale_video(tmp_path / "in.mkv", tmp_path / "out.mp4", bicubic, progress=False)
+        upscale_video(tmp_path / "in.mkv", tmp_path / "out.mkv", bicubic, progress=False)
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert len(c.streams.video) == 1
+    assert "png picture screenshot.png cannot be stored in this container" in caplog.text
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert [s.metadata.get("filename") for s in c.streams.video[1:]] == ["screenshot.png"]
 
 
 def test_the_h264_quantizer_is_read_and_a_hard_coded_video_gets_the_robust_model(tmp_path):

@@ -30,6 +30,8 @@ AV_MATRIX = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "b
 MATRIX_AV = {"bt709": 1, "fcc": 4, "bt601": 6, "smpte240m": 7, "bt2020": 9}
 AV_RANGE_LIMITED, AV_RANGE_FULL = 1, 2
 AV_VIDEO_ENC_PARAMS_H264 = 1
+# integer RGB of 9-16 bits, its samples in the low bits (not float, not FFmpeg's msb formats)
+DEEP_RGB = re.compile(r"^(gbra?p(9|10|12|14|16)|rgba?(48|64)|bgra?(48|64)|x2rgb10|x2bgr10)(le|be)$")
 # The H.264 quantizer from which a video counts as hard compressed: talking heads shrunk 2x and
 # coded at CRF 22 are upscaled 0.14 dB better by the model for compressed input than by the one
 # for clean input, at CRF 18 0.18 dB worse (training/configs/MODELS.md).
@@ -69,7 +71,7 @@ def from_av(frame: av.VideoFrame) -> YuvPicture | np.ndarray:
         space = colour_space(frame, fmt)
         fmt = REPACK[fmt]
         frame = frame.reformat(format=fmt)
-    elif fmt not in PLANAR and frame.format.is_rgb and frame.format.components[0].bits > 8:
+    elif DEEP_RGB.match(fmt):
         return _deep_rgb(frame, fmt, frame.format.components[0].bits)
     elif fmt not in PLANAR:  # RGB, BGR, palette, ...: copied into rgb24, values unchanged
         return frame.to_ndarray(format="rgb24") if fmt != "rgb24" else frame.to_ndarray()

@@ -10,13 +10,14 @@ import fractions
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import Iterator
 
 import av
 import numpy as np
 
 from vcam_sr.errors import VcamError
 from vcam_sr.media.colour import ColourSpace, YuvPicture, rgb_to_yuv, yuv_to_rgb_float
+from vcam_sr.media.covers import Cover, is_cover, keep_covers, read_covers
 from vcam_sr.media.frames import (AV_RANGE_FULL, AV_RANGE_LIMITED, MATRIX_AV, from_av, guessed_matrix,
                                   h264_quantizer, hard_compression, hdr_metadata, planar_format,
                                   to_av)
@@ -31,19 +32,6 @@ ENCODER_PARAMS = {"h264": ("x264-params", {"master-display": "mastering-display"
                   "hevc": ("x265-params", {"master-display": "master-display", "cll": "max-cll"})}
 COPIED = ("audio", "subtitle")
 QUANTIZED = 30  # the first frames whose quantizer says how hard a video was compressed
-COVER_TYPES = {"mjpeg": "image/jpeg"}  # others are image/<codec>
-
-
-class Cover(NamedTuple):
-    """A cover picture: its stream in the open source (the template of the copy) and its bytes."""
-    stream: av.video.stream.VideoStream
-    data: bytes
-
-
-def is_cover(stream) -> bool:
-    return bool(stream.disposition & av.stream.Disposition.attached_pic)
-
-
 # the display tags that travel with a picture, besides its matrix and range
 TAGS = ("color_primaries", "color_trc")
 # container metadata that describes the muxer, not the content: the output's muxer sets its own
@@ -150,15 +138,8 @@ class VideoReader:
         return [s for s in self.container.streams if s.type in COPIED]
 
     def covers(self) -> list[Cover]:
-        """The cover pictures (an MP4's artwork, a Matroska's image attachments), read from a
-        fresh demuxer so this reader's position is untouched."""
-        found = []
-        with av.open(self.location) as other:
-            for stream in [s for s in self.container.streams.video if is_cover(s)]:
-                data = next((bytes(p) for p in other.demux(other.streams[stream.index]) if p.size), None)
-                if data:
-                    found.append(Cover(stream, data))
-        return found
+        """The cover pictures (an MP4's artwork, a Matroska's image attachments)."""
+        return read_covers(self.location, self.container)
 
     def items(self, copy: list = ()) -> Iterator[VideoFrame | av.Packet]:
         """Decoded frames of the video stream, and the packets of the `copy` streams."""
@@ -317,7 +298,7 @@ class VideoWriter:
             target.disposition = source.disposition  # default, forced, hearing impaired...
             self.copies[source.index] = target
         self._keep_chapters_and_attachments(fmt, chapters, attachments)
-        self._keep_covers(fmt, covers)
+        self._covers = keep_covers(self.container, fmt, covers)  # muxed before the first packet
         self.frames, self.last_pts, self.last_dts, self.offset = 0, None, None, 0
 
     def _keep_chapters_and_attachments(self, fmt: str, chapters: list, attachments: list) -> None:
@@ -331,32 +312,6 @@ class VideoWriter:
             else:
                 log.warning("the attached file %s cannot be stored in this container; upscale into "
                             ".mkv to keep it", attachment.name)
-
-    def _keep_covers(self, fmt: str, covers: list[Cover]) -> None:
-        """Cover pictures as the container keeps them: MP4 as attached-picture streams,
-        Matroska as image attachments; elsewhere (MOV) one warning each."""
-        packets = []
-        for number, cover in enumerate(covers):
-            tags, codec = dict(cover.stream.metadata), cover.stream.codec_context.name
-            if fmt == "matroska":
-                kind = COVER_TYPES.get(codec, f"image/{codec}")
-                name = tags.get("filename") or f"cover{number or ''}.{kind.split('/')[1]}"
-                self.container.add_attachment(name, tags.get("mimetype", kind), cover.data)
-                continue
-            try:
-                if fmt != "mp4":
-                    raise ValueError(fmt)
-                stream = self.container.add_stream_from_template(cover.stream)
-            except ValueError:  # "'mp4' format does not support 'gif' codec"
-                log.warning("the %s cover picture cannot be stored in this container; upscale into "
-                            ".mkv to keep it", codec)
-                continue
-            stream.disposition = av.stream.Disposition.attached_pic
-            stream.metadata.update(tags)
-            packets.append(av.Packet(cover.data))
-            packets[-1].stream = stream
-        for packet in packets:  # after every stream is added: the first packet writes the header
-            self.container.mux(packet)
 
     def write(self, picture: YuvPicture | np.ndarray, pts: int | None = None,
               time_base: fractions.Fraction | None = None) -> None:
@@ -379,6 +334,8 @@ class VideoWriter:
         (-9e13 seen here) on a short clip's last packets, which MP4's muxer refuses; such a
         timestamp is replaced by the smallest valid one (after the previous, at most the pts)."""
         far = round(10 / self.time_base)  # ten seconds: far beyond any encoder's reordering
+        if packets:
+            self._mux_covers()
         for packet in packets:
             if packet.pts is not None and packet.dts is not None and not (
                     packet.pts - far < packet.dts <= packet.pts):
@@ -402,7 +359,14 @@ class VideoWriter:
 
     def copy(self, packet: av.Packet) -> None:
         packet.stream = self.copies[packet.stream.index]
+        self._mux_covers()
         self.container.mux(packet)
+
+    def _mux_covers(self) -> None:
+        """The cover packets, first: muxing one writes the header (never in __init__, whose
+        failure would leave the container open)."""
+        while self._covers:
+            self.container.mux(self._covers.pop(0))
 
     def close(self) -> None:
         """Flush the encoder and finish the file."""
