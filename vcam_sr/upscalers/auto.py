@@ -89,8 +89,7 @@ class AutoUpscaler(Upscaler):
         if self.variant not in self.ladders:
             self.variant = next(iter(self.ladders))
         sampled = f"{len(sample)} frame{'s' if len(sample) > 1 else ''} sampled"
-        kind = self.compressed or (NOISY_STREAM if noisy else estimate.kind)
-        self._choose_rung(sample[0], f"{sampled}, {kind}",
+        self._choose_rung(sample[0], f"{sampled}, {self._kind(noisy, estimate)}",
                           f"measured {estimate.measured}", offline=True)
         self.decided = True
 
@@ -156,8 +155,11 @@ class AutoUpscaler(Upscaler):
             wanted = next(iter(self.ladders))
         if wanted != self.variant or y.shape != self.shape:
             self.variant = wanted
-            kind = self.compressed or (NOISY_STREAM if noisy else estimate.kind)
-            self._choose_rung(y, f"input {kind}", f"measured {estimate.measured}")
+            self._choose_rung(y, f"input {self._kind(noisy, estimate)}", f"measured {estimate.measured}")
+
+    def _kind(self, noisy: bool, estimate: condition.Condition) -> str:
+        """What decided the variant, for the log line."""
+        return self.compressed or (NOISY_STREAM if noisy else estimate.kind)
 
     def pick(self, y: np.ndarray, variant: str) -> tuple[ModelInfo, dict[str, float]]:
         """The deepest model of `variant` whose time on this frame size fits the budget with
