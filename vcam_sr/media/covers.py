@@ -29,9 +29,11 @@ def is_cover(stream) -> bool:
 def read_covers(location: str | Path, container) -> list[Cover]:
     """The covers of the open `container`, their bytes read from a fresh demuxer (so the
     caller's position is untouched), each from its stream's first packet."""
-    found = []
+    streams, found = [s for s in container.streams.video if is_cover(s)], []
+    if not streams:  # most videos: no second demuxer opened
+        return found
     with av.open(str(location)) as other:
-        for stream in [s for s in container.streams.video if is_cover(s)]:
+        for stream in streams:
             packets = other.demux(other.streams[stream.index])
             data = next((bytes(p) for p in packets if p.size), None)  # the first packet is it
             if data:
@@ -53,11 +55,12 @@ def keep_covers(container, fmt: str, covers: list[Cover]) -> list[av.Packet]:
             container.add_attachment(name or f"cover{number or ''}.{kind.split('/')[1]}",
                                      tags.get("mimetype", kind), cover.data)
             continue
+        artwork = fmt == "mp4" and (not name or Path(name).stem.lower() in MATROSKA_COVERS)
         try:
-            if fmt != "mp4" or (name and Path(name).stem.lower() not in MATROSKA_COVERS):
-                raise ValueError(fmt)
-            stream = container.add_stream_from_template(cover.stream)
+            stream = container.add_stream_from_template(cover.stream) if artwork else None
         except ValueError:  # "'mp4' format does not support 'gif' codec"
+            stream = None
+        if stream is None:
             log.warning("the %s picture %s cannot be stored in this container; upscale into .mkv "
                         "to keep it", codec, name or "(cover art)")
             continue
